@@ -1,0 +1,5 @@
+import sys
+
+from wmlib.cli import main
+
+sys.exit(main())

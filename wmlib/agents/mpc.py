@@ -1,0 +1,131 @@
+"""Chapter 1's agents: model-predictive control with the true simulator or a learned model.
+
+MPC (seed 001): at every step, plan an action sequence a_{t:t+H} with the model, take the first
+action a_t in the real environment, observe s_{t+1}, and plan again from there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from wmlib.models.mlp_dynamics import MLPDynamics
+from wmlib.planners import cem_plan, random_shooting
+from wmlib.replay import Replay
+from wmlib.training import History, train_loop
+
+
+@dataclass(frozen=True)
+class MPCConfig:
+    env_id: str = "dmc:cartpole-swingup"
+    # CEM (PlaNet: H=12, J=1000, K=100, I=10) and random shooting (J sequences).
+    horizon: int = 12
+    candidates: int = 1000
+    top_k: int = 100
+    iterations: int = 10
+    shooting_candidates: int = 10000
+    eval_episodes: int = 5
+    max_steps: int | None = None          # cut episodes short (smoke profile only)
+    # Sweeps for the chapter's plots (one episode per point).
+    sweep_horizons: tuple[int, ...] = (1, 2, 4, 8, 12, 16)
+    sweep_candidates: tuple[int, ...] = (10, 100, 1000, 10000)
+    # The learned MLP model.
+    seed_episodes: int = 5
+    model_iterations: int = 10            # collect-train-plan rounds
+    train_steps: int = 500                # gradient steps per round
+    batch_size: int = 256
+    hidden: int = 200
+    lr: float = 1e-3
+    model_candidates: int = 500
+    model_top_k: int = 50
+    model_iterations_cem: int = 5
+    error_horizon: int = 30               # steps of the compounding-error plot
+    extra: dict = field(default_factory=dict)
+
+
+CONFIGS = {
+    "smoke": MPCConfig(horizon=4, candidates=20, top_k=4, iterations=2, shooting_candidates=50,
+                       eval_episodes=1, max_steps=6, sweep_horizons=(1, 4),
+                       sweep_candidates=(10, 50), seed_episodes=2, model_iterations=1,
+                       train_steps=20, batch_size=32, hidden=32, model_candidates=20,
+                       model_top_k=4, model_iterations_cem=2, error_horizon=5),
+    "quick": MPCConfig(candidates=200, top_k=20, iterations=5, shooting_candidates=1000,
+                       eval_episodes=2, sweep_horizons=(1, 4, 8, 12),
+                       sweep_candidates=(10, 100, 1000), seed_episodes=5, model_iterations=4,
+                       train_steps=400),
+    "full": MPCConfig(),
+}
+
+
+def cem_policy(objective_from_obs, cfg: MPCConfig, action_dim: int, generator=None,
+               **overrides):
+    """obs -> a_t: plan with CEM through ``objective_from_obs(obs)`` and return mu_t."""
+    kw = dict(horizon=cfg.horizon, candidates=cfg.candidates, top_k=cfg.top_k,
+              iterations=cfg.iterations) | overrides
+
+    def act(obs):
+        return cem_plan(objective_from_obs(obs), action_dim=action_dim, generator=generator,
+                        **kw).numpy()
+    return act
+
+
+def shooting_policy(objective_from_obs, cfg: MPCConfig, action_dim: int, generator=None,
+                    **overrides):
+    """obs -> a_t: the first action of the best of J uniformly random sequences."""
+    kw = dict(horizon=cfg.horizon, candidates=cfg.shooting_candidates) | overrides
+
+    def act(obs):
+        return random_shooting(objective_from_obs(obs), action_dim=action_dim,
+                               generator=generator, **kw).numpy()
+    return act
+
+
+def transitions(batch: dict[str, np.ndarray]):
+    """Replay chunks of length 2 -> (s_t, a_t, s_{t+1}, r_{t+1}) tensors."""
+    obs = torch.as_tensor(batch["obs"], dtype=torch.float32)
+    action = torch.as_tensor(batch["action"], dtype=torch.float32)
+    reward = torch.as_tensor(batch["reward"], dtype=torch.float32)
+    return obs[:, 0], action[:, 1], obs[:, 1], reward[:, 1]
+
+
+class LearnedModelAgent:
+    """The MPC loop of seed 001 with a learned model: train M on D, plan with CEM, add data."""
+
+    def __init__(self, cfg: MPCConfig, obs_dim: int, action_dim: int, seed: int = 0):
+        self.cfg = cfg
+        self.model = MLPDynamics(obs_dim, action_dim, cfg.hidden)
+        self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.replay = Replay(seed=seed)
+        self.history = History()
+        self.updates = 0
+
+    def train(self, steps: int, progress: bool = True) -> History:
+        """``steps`` gradient steps on transitions sampled from the replay."""
+        obs, _, next_obs, _ = transitions(self.replay.sample(4096, 2))
+        self.model.fit_normalizer(obs, next_obs)
+
+        def update(step):
+            loss = self.model.loss(*transitions(self.replay.sample(self.cfg.batch_size, 2)))
+            self.optim.zero_grad()
+            loss["loss"].backward()
+            self.optim.step()
+            return {k: v.item() for k, v in loss.items()}
+
+        config = dataclasses.asdict(self.cfg)
+        self.history = train_loop(update, self.updates + steps, config=config,
+                                  modules={"model": self.model, "optim": self.optim},
+                                  history=self.history, start=self.updates,
+                                  desc="model", progress=progress)
+        self.updates += steps
+        return self.history
+
+    def policy(self, generator=None):
+        cfg = self.cfg
+        return cem_policy(lambda obs: lambda a: self.model.returns(
+                              torch.as_tensor(obs, dtype=torch.float32), a),
+                          cfg, self.model.action_dim, generator,
+                          candidates=cfg.model_candidates, top_k=cfg.model_top_k,
+                          iterations=cfg.model_iterations_cem)

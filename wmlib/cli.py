@@ -1,0 +1,108 @@
+"""``python -m wmlib COMMAND``: the book's library without Jupyter.
+
+Commands:
+  info                     versions, device, profile, rendering backend and a test frame
+  mpc                      chapter 1: evaluate CEM / random shooting with the true simulator
+  build CHAPTER...         execute chapter notebooks in a profile into build/
+  bench                    environment and planning throughput for each profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def cmd_info(args) -> int:
+    import platform
+
+    import numpy as np
+    import torch
+
+    from wmlib import __version__
+    from wmlib.profiles import current_profile, default_device
+    from wmlib.render import RenderingError, check_rendering, ensure_backend
+
+    print(f"wmlib        {__version__}")
+    print(f"python       {platform.python_version()} ({sys.executable})")
+    print(f"torch        {torch.__version__}   numpy {np.__version__}")
+    try:
+        import dm_control  # noqa: F401
+        import gymnasium
+        import mujoco
+
+        print(f"mujoco       {mujoco.__version__}   gymnasium {gymnasium.__version__}")
+    except ImportError as e:
+        print(f"missing      {e.name}: pip install -e . installs it")
+    print(f"device       {default_device()}"
+          + (f" ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else ""))
+    print(f"profile      {current_profile(args.profile)}")
+    try:
+        backend = ensure_backend()
+        shape = check_rendering()
+        print(f"rendering    MUJOCO_GL={backend}, test frame {shape}")
+    except RenderingError as e:
+        print(f"rendering    FAILED\n{e}")
+        return 1
+    return 0
+
+
+def cmd_mpc(args) -> int:
+    from wmlib.experiments import evaluate_true_sim
+
+    evaluate_true_sim(args.planner, profile=args.profile, seed=args.seed,
+                      episodes=args.episodes, name=args.name)
+    return 0
+
+
+def cmd_build(args) -> int:
+    from wmlib.build import build
+
+    build(args.chapters, profile=args.profile, out=args.out, timeout=args.timeout)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from wmlib.bench import main as bench
+
+    bench(profiles=args.profiles)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m wmlib", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("info", help="check the installation")
+    s.add_argument("--profile", default=None)
+    s.set_defaults(fn=cmd_info)
+    s = sub.add_parser("mpc", help="chapter 1: MPC with the true simulator")
+    s.add_argument("--planner", choices=["cem", "shooting"], default="cem")
+    s.add_argument("--profile", default=None, help="smoke, quick or full (default: auto)")
+    s.add_argument("--episodes", type=int, default=None)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--name", default=None, help="results/<name>.json (default from planner)")
+    s.set_defaults(fn=cmd_mpc)
+    s = sub.add_parser("build", help="execute chapter notebooks into build/")
+    s.add_argument("chapters", nargs="*", help="notebook paths or chapter numbers (default: all)")
+    s.add_argument("--profile", default="smoke")
+    s.add_argument("--out", default="build")
+    s.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    s.set_defaults(fn=cmd_build)
+    s = sub.add_parser("bench", help="print throughput figures")
+    s.add_argument("--profiles", nargs="*", default=["smoke", "quick", "full"])
+    s.set_defaults(fn=cmd_bench)
+    args = p.parse_args(argv)
+    from wmlib.profiles import ProfileError, check_profile
+
+    try:
+        if getattr(args, "profile", None):
+            check_profile(args.profile)
+        return args.fn(args)
+    except ProfileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

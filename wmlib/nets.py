@@ -1,0 +1,76 @@
+"""Neural-network building blocks shared by every chapter.
+
+The convolutional encoder and decoder are the ones of World Models (Ha & Schmidhuber 2018)
+and PlaNet (Hafner et al. 2019): both use four stride-2 convolutions with 32, 64, 128 and 256
+channels (kernel 4) for 64x64 images, and a decoder of four transposed convolutions with
+kernels 5, 5, 6, 6. One definition serves the VAE of chapter 2 and the RSSM of chapters 3-6.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU, "tanh": nn.Tanh}
+
+
+def mlp(in_dim: int, out_dim: int, hidden: int = 200, layers: int = 2, act: str = "elu") -> nn.Sequential:
+    """A plain multi-layer perceptron: `layers` hidden layers of width `hidden`."""
+    mods: list[nn.Module] = []
+    d = in_dim
+    for _ in range(layers):
+        mods += [nn.Linear(d, hidden), ACTIVATIONS[act]()]
+        d = hidden
+    mods.append(nn.Linear(d, out_dim))
+    return nn.Sequential(*mods)
+
+
+class ConvEncoder(nn.Module):
+    """64x64x3 image -> feature vector of size 1024 * depth / 32 (1024 for depth 32).
+
+    Accepts any leading batch dimensions: (..., 3, 64, 64) -> (..., embed_dim).
+    """
+
+    def __init__(self, depth: int = 32, act: str = "relu", in_channels: int = 3):
+        super().__init__()
+        A = ACTIVATIONS[act]
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, depth, 4, 2), A(),
+            nn.Conv2d(depth, 2 * depth, 4, 2), A(),
+            nn.Conv2d(2 * depth, 4 * depth, 4, 2), A(),
+            nn.Conv2d(4 * depth, 8 * depth, 4, 2), A(),
+            nn.Flatten(),
+        )
+        self.embed_dim = 8 * depth * 2 * 2
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        if image.shape[-3:] != (self.net[0].in_channels, 64, 64):
+            raise ValueError(
+                f"ConvEncoder expects images of shape (..., {self.net[0].in_channels}, 64, 64), "
+                f"got {tuple(image.shape)}; resize observations to 64x64 with channels first "
+                "(wmlib.envs.make(..., size=64) does this)."
+            )
+        lead = image.shape[:-3]
+        out = self.net(image.reshape(-1, *image.shape[-3:]))
+        return out.reshape(*lead, self.embed_dim)
+
+
+class ConvDecoder(nn.Module):
+    """Feature vector -> mean of a 64x64x3 image (..., in_dim) -> (..., 3, 64, 64)."""
+
+    def __init__(self, in_dim: int, depth: int = 32, act: str = "relu", out_channels: int = 3):
+        super().__init__()
+        A = ACTIVATIONS[act]
+        self.fc = nn.Linear(in_dim, 32 * depth)
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(32 * depth, 4 * depth, 5, 2), A(),
+            nn.ConvTranspose2d(4 * depth, 2 * depth, 5, 2), A(),
+            nn.ConvTranspose2d(2 * depth, depth, 6, 2), A(),
+            nn.ConvTranspose2d(depth, out_channels, 6, 2),
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        lead = features.shape[:-1]
+        x = self.fc(features.reshape(-1, features.shape[-1]))
+        x = self.net(x.reshape(x.shape[0], -1, 1, 1))
+        return x.reshape(*lead, *x.shape[1:])

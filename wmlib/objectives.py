@@ -1,0 +1,99 @@
+"""Training objectives of the latent dynamics: the ELBO terms and latent overshooting.
+
+Equation numbers refer to seed 003 ("Model-based RL with latent variable models"); the LaTeX
+label is given next to each number. Shapes follow `wmlib.models.rssm`: time-major ``[T, B, ...]``
+and ``actions[t] = a_{t-1}``, the action that led to ``o_t``.
+
+PlaNet's loss for one batch is ``reconstruction_loss + reward_loss + kl_loss`` (the negative ELBO
+of eq. (16) ``eq:pwr.1``), and with latent overshooting the KL term is replaced by
+`latent_overshooting`, the negative of the bound of eq. (29).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.distributions import Independent, Normal, kl_divergence
+
+from wmlib.models.rssm import LatentDynamics, State
+
+
+def reconstruction_loss(
+    mean: torch.Tensor, target: torch.Tensor, event_dims: int = 3
+) -> torch.Tensor:
+    """``-log p(o_t | s_t)`` of a unit-variance Gaussian, summed over the last ``event_dims``
+    dimensions (3 for ``[C, H, W]`` images, 1 for vectors) and averaged over the rest.
+
+    This is the reconstruction term of eq. (16) ``eq:pwr.1`` with PlaNet's identity covariance;
+    it includes the constant ``0.5 log(2 pi)`` per dimension.
+    """
+    return -Independent(Normal(mean, 1.0), event_dims).log_prob(target).mean()
+
+
+def reward_loss(mean: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``-log p(r_t | s_t)`` of a scalar unit-variance Gaussian, averaged; shapes ``[T, B]``."""
+    return reconstruction_loss(mean, target, event_dims=0)
+
+
+def kl(post: State, prior: State) -> torch.Tensor:
+    """``KL(q(s_t | ...) || p(s_t | ...))`` summed over the latent dimensions: ``[*lead]``."""
+    return kl_divergence(post.dist(), prior.dist())
+
+
+def kl_loss(post: State, prior: State, free_nats: float = 3.0) -> torch.Tensor:
+    """The KL regularizer of eq. (16) ``eq:pwr.1`` with free nats, as PlaNet computes it.
+
+    The KL is summed over latent dimensions, clamped *per step* to ``max(KL, free_nats)`` for every
+    ``(t, b)``, and then averaged over time and batch (PlaNet's ``compute_losses``; Dreamer clamps
+    the batch mean instead). Steps whose KL is below ``free_nats`` thus give no gradient. For
+    ``kind="rnn"`` the KL is identically 0 and the term is the constant ``free_nats``.
+    """
+    return kl(post, prior).clamp(min=free_nats).mean()
+
+
+def latent_overshooting(
+    dynamics: LatentDynamics,
+    posteriors: State,
+    actions: torch.Tensor,
+    distance: int,
+    betas: Sequence[float] | None = None,
+    free_nats: float = 3.0,
+    initial: State | None = None,
+) -> torch.Tensor:
+    """Latent overshooting, eq. (29): KL terms for the d-step predictions, ``d = 1..distance``.
+
+    ``posteriors`` (``[T, B]``) and ``actions`` (``[T, B, A]``) are those given to and returned by
+    `LatentDynamics.observe`; ``initial`` is the state ``observe`` started from (default
+    ``dynamics.initial(B)``). From every start state, ``initial`` and ``posteriors[0..T-2]``, the
+    prior is rolled open-loop for up to ``distance`` steps (eq. (20) ``eq:lo.1``), and the d-step
+    prior of ``s_t`` is compared with the posterior of ``s_t``::
+
+        loss = 1/D sum_d beta_d mean_{t,b} max(KL(sg(q(s_t | o_<=t)) || p(s_t | s_t-d)), free_nats)
+
+    The posteriors are stop-gradient targets (``sg``, seed 004): the priors are pulled towards
+    them, never the reverse; the start states are not detached, as in PlaNet. For each ``d`` the
+    mean runs over the ``T - d + 1`` steps that have a d-step prediction inside the sequence.
+    With ``distance=1`` (and ``betas=[1]``) the value equals `kl_loss` of ``observe``'s posteriors
+    and priors. ``betas`` defaults to all ones.
+    """
+    steps, batch = actions.shape[:2]
+    betas = [1.0] * distance if betas is None else list(betas)
+    if not 1 <= distance <= steps or len(betas) != distance:
+        raise ValueError(
+            f"need 1 <= distance <= T={steps} and one beta per distance, got distance={distance} "
+            f"and {len(betas)} betas"
+        )
+    if initial is None:
+        initial = dynamics.initial(batch)
+    targets = posteriors.detach()
+    # starts[t] is the state before time t: s_0 for t = 0, else the posterior of s_{t-1}.
+    state = State.stack([initial, *(posteriors[t] for t in range(steps - 1))])
+    loss = 0.0
+    for d, beta in enumerate(betas, start=1):
+        n = steps - d + 1  # starts whose d-step prediction lands inside the sequence
+        state = state[:n]
+        prior = dynamics.img_step(state.flatten(), actions[d - 1 :].flatten(0, 1))
+        state = prior.unflatten(n, batch)  # d-step priors of s_{d-1}, ..., s_{T-1}
+        loss = loss + beta * kl(targets[d - 1 :], state).clamp(min=free_nats).mean()
+    return loss / distance

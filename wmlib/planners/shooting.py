@@ -1,0 +1,18 @@
+"""Random shooting (seed 001, "Random-sampling shooting"): sample J action sequences,
+evaluate each with the model, return the first action of the best one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+
+def random_shooting(objective: Callable[[torch.Tensor], torch.Tensor], horizon: int,
+                    action_dim: int, candidates: int = 1000, low: float = -1.0, high: float = 1.0,
+                    device=None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Return a_t of the best of ``candidates`` sequences drawn uniformly from [low, high]."""
+    u = torch.rand(candidates, horizon, action_dim, device=device, generator=generator)
+    actions = low + (high - low) * u                 # a^(j)_{t:t+H} ~ U(low, high)
+    returns = objective(actions)                     # R^(j)
+    return actions[returns.argmax(), 0]              # first action of argmax_j R^(j)

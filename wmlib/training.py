@@ -1,0 +1,148 @@
+"""The shared training support: metrics history, checkpoints that know their configuration,
+and one training loop that resumes after an interrupt.
+
+Every agent trains through :func:`train_loop`: it calls ``update(step)`` (which returns a dict
+of metrics) ``total`` times behind a tqdm bar, saves a checkpoint every ``save_every`` steps,
+resumes from the checkpoint in ``run_dir`` when one exists, and on ``KeyboardInterrupt`` (the
+stop button in Jupyter) saves and returns what was learned so far.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint saved under another configuration."""
+
+
+class History:
+    """Metrics over training steps: ``log(step, loss=..., ret=...)``; plot, save and reload."""
+
+    def __init__(self):
+        self.data: dict[str, list[tuple[int, float]]] = defaultdict(list)
+
+    def log(self, step: int, **metrics: float) -> None:
+        for k, v in metrics.items():
+            self.data[k].append((int(step), float(v)))
+
+    def __getitem__(self, key: str) -> tuple[list[int], list[float]]:
+        steps, values = zip(*self.data[key]) if self.data.get(key) else ((), ())
+        return list(steps), list(values)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.data
+
+    def last(self, key: str, default: float = math.nan) -> float:
+        return self.data[key][-1][1] if self.data.get(key) else default
+
+    def state_dict(self) -> dict:
+        return {k: list(v) for k, v in self.data.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.data = defaultdict(list, {k: [tuple(x) for x in v] for k, v in state.items()})
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.state_dict()))
+
+    @classmethod
+    def load(cls, path: str | Path) -> History:
+        h = cls()
+        h.load_state_dict(json.loads(Path(path).read_text()))
+        return h
+
+    def plot(self, *keys: str, ax=None, smooth: int = 1, **kw):
+        from wmlib.viz import plot_curves
+
+        return plot_curves(self, *keys, ax=ax, smooth=smooth, **kw)
+
+
+def config_dict(config) -> dict:
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+
+
+def fingerprint(config) -> str:
+    """A short hash of a configuration (a dataclass or a dict)."""
+    blob = json.dumps(config_dict(config), sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def save_checkpoint(path: str | Path, config, step: int, modules: dict, history: History | None = None,
+                    **extra) -> None:
+    """Save ``modules`` (anything with ``state_dict``) with the config, step and history.
+
+    The file is written beside and then renamed, so an interrupt never leaves half a checkpoint.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"config": config_dict(config), "fingerprint": fingerprint(config), "step": step,
+             "modules": {k: m.state_dict() for k, m in modules.items()},
+             "history": history.state_dict() if history is not None else None, "extra": extra}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: str | Path, config, modules: dict, history: History | None = None,
+                    map_location=None) -> dict:
+    """Load a checkpoint into ``modules``; refuse one saved under another configuration."""
+    state = torch.load(Path(path), map_location=map_location, weights_only=False)
+    if state["fingerprint"] != fingerprint(config):
+        ours, theirs = config_dict(config), state["config"]
+        diff = {k: (theirs.get(k), ours.get(k)) for k in sorted(set(ours) | set(theirs))
+                if ours.get(k) != theirs.get(k)}
+        lines = "\n".join(f"  {k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in diff.items())
+        raise CheckpointMismatch(
+            f"The checkpoint {path} was saved with another configuration:\n{lines}\n"
+            "Use the configuration it was trained with, or start a fresh run directory.")
+    missing = set(modules) - set(state["modules"])
+    if missing:
+        raise CheckpointMismatch(f"The checkpoint {path} holds no state for {sorted(missing)}.")
+    for k, m in modules.items():
+        m.load_state_dict(state["modules"][k])
+    if history is not None and state["history"] is not None:
+        history.load_state_dict(state["history"])
+    return state
+
+
+def train_loop(update: Callable[[int], dict], total: int, *, config, modules: dict,
+               history: History | None = None, run_dir: str | Path | None = None,
+               save_every: int = 100, desc: str = "training", progress: bool = True,
+               start: int = 0) -> History:
+    """Call ``update(step)`` for steps ``0..total-1``, log, checkpoint, resume, survive Ctrl-C.
+
+    ``modules`` maps names to objects with ``state_dict``/``load_state_dict`` (networks,
+    optimisers). With ``run_dir``, the loop resumes from ``run_dir/checkpoint.pt``; without,
+    it counts from ``start`` (to continue a run held in memory).
+    """
+    history = history if history is not None else History()
+    ckpt = Path(run_dir) / "checkpoint.pt" if run_dir else None
+    if ckpt is not None and ckpt.exists():
+        start = load_checkpoint(ckpt, config, modules, history)["step"]
+    bar = tqdm(range(start, total), desc=desc, initial=start, total=total, disable=not progress)
+    step = start
+    try:
+        for step in bar:
+            metrics = update(step)
+            history.log(step, **metrics)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in list(metrics.items())[:4]})
+            if ckpt is not None and (step + 1) % save_every == 0:
+                save_checkpoint(ckpt, config, step + 1, modules, history)
+        step = total
+    except KeyboardInterrupt:
+        print(f"Interrupted at step {step}: saving what was learned so far"
+              + (f" to {ckpt}; run again to resume." if ckpt else "."))
+    finally:
+        bar.close()
+    if ckpt is not None:
+        save_checkpoint(ckpt, config, step, modules, history)
+    return history

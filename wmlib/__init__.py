@@ -8,6 +8,10 @@ shared spine: ``wmlib.profiles`` (smoke/quick/full), ``wmlib.envs``, ``wmlib.rep
 
 __version__ = "0.1.0"
 
+from wmlib.render import ensure_backend  # noqa: E402
+
+ensure_backend(strict=False)  # choose MUJOCO_GL before anything imports dm_control
+
 from wmlib.profiles import PROFILES, pick, setup  # noqa: E402
 
 __all__ = ["PROFILES", "pick", "setup", "__version__"]

@@ -11,7 +11,7 @@ of eq. (16) ``eq:pwr.1``), and with latent overshooting the KL term is replaced 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
@@ -52,6 +52,37 @@ def kl_loss(post: State, prior: State, free_nats: float = 3.0) -> torch.Tensor:
     return kl(post, prior).clamp(min=free_nats).mean()
 
 
+def overshooting_priors(
+    dynamics: LatentDynamics,
+    posteriors: State,
+    actions: torch.Tensor,
+    distance: int,
+    initial: State | None = None,
+) -> Iterator[tuple[int, State]]:
+    """The open-loop priors behind overshooting: yields ``(d, priors_d)`` for ``d = 1..distance``.
+
+    ``posteriors`` (``[T, B]``) and ``actions`` (``[T, B, A]``) are those given to and returned by
+    `LatentDynamics.observe`; ``initial`` is the state ``observe`` started from (default
+    ``dynamics.initial(B)``). From every start state, ``initial`` and ``posteriors[0..T-2]``, the
+    prior is rolled open-loop under the recorded actions (eq. (20) ``eq:lo.1``). ``priors_d`` has
+    shape ``[T - d + 1, B]``: ``priors_d[i]`` predicts ``s_{i + d - 1}`` from the state d steps
+    before it, so it lines up with ``posteriors[d - 1:]`` and ``obs[d - 1:]``. With ``d = 1`` these
+    are ``observe``'s priors (up to the resampled ``stoch``). Gradients flow into the start states.
+    """
+    steps, batch = actions.shape[:2]
+    if not 1 <= distance <= steps:
+        raise ValueError(f"need 1 <= distance <= T={steps}, got distance={distance}")
+    if initial is None:
+        initial = dynamics.initial(batch)
+    # The state before time t: s_0 for t = 0, else the posterior of s_{t-1}.
+    state = State.stack([initial, *(posteriors[t] for t in range(steps - 1))])
+    for d in range(1, distance + 1):
+        n = steps - d + 1  # starts whose d-step prediction lands inside the sequence
+        prior = dynamics.img_step(state[:n].flatten(), actions[d - 1 :].flatten(0, 1))
+        state = prior.unflatten(0, (n, batch))
+        yield d, state
+
+
 def latent_overshooting(
     dynamics: LatentDynamics,
     posteriors: State,
@@ -63,37 +94,45 @@ def latent_overshooting(
 ) -> torch.Tensor:
     """Latent overshooting, eq. (29): KL terms for the d-step predictions, ``d = 1..distance``.
 
-    ``posteriors`` (``[T, B]``) and ``actions`` (``[T, B, A]``) are those given to and returned by
-    `LatentDynamics.observe`; ``initial`` is the state ``observe`` started from (default
-    ``dynamics.initial(B)``). From every start state, ``initial`` and ``posteriors[0..T-2]``, the
-    prior is rolled open-loop for up to ``distance`` steps (eq. (20) ``eq:lo.1``), and the d-step
-    prior of ``s_t`` is compared with the posterior of ``s_t``::
+    The d-step prior of ``s_t`` (`overshooting_priors`, same arguments) is compared with the
+    posterior of ``s_t``::
 
         loss = 1/D sum_d beta_d mean_{t,b} max(KL(sg(q(s_t | o_<=t)) || p(s_t | s_t-d)), free_nats)
 
     The posteriors are stop-gradient targets (``sg``, seed 004): the priors are pulled towards
     them, never the reverse; the start states are not detached, as in PlaNet. For each ``d`` the
-    mean runs over the ``T - d + 1`` steps that have a d-step prediction inside the sequence.
-    With ``distance=1`` (and ``betas=[1]``) the value equals `kl_loss` of ``observe``'s posteriors
-    and priors. ``betas`` defaults to all ones.
+    mean runs over the ``T - d + 1`` steps that have a d-step prediction inside the sequence, and
+    free nats clamp every step as in `kl_loss`. With ``distance=1`` (and ``betas=[1]``) the value
+    equals `kl_loss` of ``observe``'s posteriors and priors. ``betas`` defaults to all ones.
     """
-    steps, batch = actions.shape[:2]
     betas = [1.0] * distance if betas is None else list(betas)
-    if not 1 <= distance <= steps or len(betas) != distance:
-        raise ValueError(
-            f"need 1 <= distance <= T={steps} and one beta per distance, got distance={distance} "
-            f"and {len(betas)} betas"
-        )
-    if initial is None:
-        initial = dynamics.initial(batch)
+    if len(betas) != distance:
+        raise ValueError(f"need one beta per distance, got {len(betas)} for distance={distance}")
     targets = posteriors.detach()
-    # starts[t] is the state before time t: s_0 for t = 0, else the posterior of s_{t-1}.
-    state = State.stack([initial, *(posteriors[t] for t in range(steps - 1))])
     loss = 0.0
-    for d, beta in enumerate(betas, start=1):
-        n = steps - d + 1  # starts whose d-step prediction lands inside the sequence
-        state = state[:n]
-        prior = dynamics.img_step(state.flatten(), actions[d - 1 :].flatten(0, 1))
-        state = prior.unflatten(n, batch)  # d-step priors of s_{d-1}, ..., s_{T-1}
-        loss = loss + beta * kl(targets[d - 1 :], state).clamp(min=free_nats).mean()
+    for d, prior in overshooting_priors(dynamics, posteriors, actions, distance, initial):
+        loss = loss + betas[d - 1] * kl(targets[d - 1 :], prior).clamp(min=free_nats).mean()
+    return loss / distance
+
+
+def observation_overshooting(
+    dynamics: LatentDynamics,
+    decoder: Callable[[torch.Tensor], torch.Tensor],
+    posteriors: State,
+    actions: torch.Tensor,
+    obs: torch.Tensor,
+    distance: int,
+    event_dims: int = 3,
+    initial: State | None = None,
+) -> torch.Tensor:
+    """Observation overshooting (seed 004's ``L_OS-MSE``): reconstruct ``o_t`` from d-step priors.
+
+    ``1/D sum_d reconstruction_loss(decoder(features of p(s_t | s_t-d)), o_t)`` over the open-loop
+    priors of `overshooting_priors` (same arguments; ``obs`` is ``[T, B, ...]``). PlaNet found it
+    too costly for images and replaced it by `latent_overshooting`; it is the multi-step loss of
+    ``kind="rnn"``, whose open-loop (observation-free) GRU step nothing else trains.
+    """
+    loss = 0.0
+    for d, prior in overshooting_priors(dynamics, posteriors, actions, distance, initial):
+        loss = loss + reconstruction_loss(decoder(prior.features()), obs[d - 1 :], event_dims)
     return loss / distance

@@ -32,13 +32,18 @@ def available_backends() -> list[str]:
     return [b for b in BACKENDS[:2] if ctypes.util.find_library(_LIBS[b])]
 
 
-def ensure_backend() -> str:
-    """Set ``MUJOCO_GL`` (and PyOpenGL's platform) if unset; return the backend in force."""
+def ensure_backend(strict: bool = True) -> str:
+    """Set ``MUJOCO_GL`` (and PyOpenGL's platform) if unset; return the backend in force.
+
+    ``import wmlib`` calls this with ``strict=False``, so that importing wmlib before dm_control
+    is all a notebook needs; with ``strict=True`` a machine without EGL or OSMesa gets an error
+    that says what to install.
+    """
     chosen = os.environ.get("MUJOCO_GL")
     if not chosen:
         found = available_backends()
         if not found:
-            if "dm_control" in sys.modules:
+            if "dm_control" in sys.modules or not strict:
                 return "unset"
             raise RenderingError("No EGL or OSMesa library found.\n" + INSTALL_HINT)
         chosen = found[0]

@@ -120,3 +120,12 @@ def save_video(frames, path, fps: int = 30) -> None:
     import imageio.v2 as imageio
 
     imageio.mimwrite(path, [_hwc(f) for f in frames], fps=fps)
+
+
+def show_source(obj):
+    """Display the source of a function or class, so the chapter shows the code it runs."""
+    import inspect
+
+    from IPython.display import Markdown
+
+    return Markdown(f"```python\n{inspect.getsource(obj)}```")

@@ -84,9 +84,13 @@ class State:
         """
         return self.map(lambda x: x.flatten(0, -2))
 
-    def unflatten(self, *lead: int) -> State:
-        """Inverse of `flatten`: ``[T * B, n] -> [T, B, n]`` for ``lead = (T, B)``."""
-        return self.map(lambda x: x.unflatten(0, lead))
+    def unflatten(self, dim: int, sizes: tuple[int, ...]) -> State:
+        """Split leading dimension ``dim`` into ``sizes``, as `torch.Tensor.unflatten`.
+
+        ``state.unflatten(0, (T, B))`` undoes `flatten`; ``imagined.unflatten(1, (T, B))`` splits
+        rollouts ``[H, T * B]`` started from every posterior into ``[H, T, B]``.
+        """
+        return self.map(lambda x: x.unflatten(dim, sizes))
 
     @staticmethod
     def stack(states: Sequence[State], dim: int = 0) -> State:

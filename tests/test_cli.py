@@ -1,0 +1,28 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from wmlib.build import build, resolve
+
+
+def test_info_prints_versions_and_a_rendered_frame():
+    r = subprocess.run([sys.executable, "-m", "wmlib", "info"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "torch" in r.stdout and "test frame (64, 64, 3)" in r.stdout
+
+
+def test_build_executes_a_chapter_into_a_folder(tmp_path):
+    (out,) = build(["1"], profile="smoke", out=tmp_path)
+    cells = json.loads(out.read_text())["cells"]
+    texts = ["".join(o.get("text", "")) for c in cells if c["cell_type"] == "code"
+             for o in c.get("outputs", [])]
+    assert any("profile: smoke" in t for t in texts)
+    assert not any(o.get("output_type") == "error" for c in cells if c["cell_type"] == "code"
+                   for o in c.get("outputs", []))
+
+
+def test_unknown_chapter_lists_chapters():
+    with pytest.raises(FileNotFoundError, match="01_planning"):
+        resolve(["99"])

@@ -1,0 +1,143 @@
+"""Tests of wmlib.objectives against hand computations and a naive overshooting loop."""
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal
+
+from wmlib.models.rssm import LatentDynamics, State
+from wmlib.nets import mlp
+from wmlib.objectives import (
+    kl_loss,
+    latent_overshooting,
+    observation_overshooting,
+    reconstruction_loss,
+    reward_loss,
+)
+
+T, B, A, E = 5, 3, 2, 6
+
+
+def make(kind: str = "rssm", seed: int = 0):
+    torch.manual_seed(seed)
+    dynamics = LatentDynamics(A, E, kind, stoch_size=4, deter_size=8, hidden_size=16)
+    embed, actions = torch.randn(T, B, E), torch.randn(T, B, A)
+    posteriors, priors = dynamics.observe(embed, actions)
+    return dynamics, actions, posteriors, priors
+
+
+def gaussian_state(mean: torch.Tensor, std: torch.Tensor) -> State:
+    return State(mean, std, mean, mean.new_zeros(*mean.shape[:-1], 0))
+
+
+def test_kl_loss_matches_closed_form_for_diagonal_gaussians():
+    g = torch.Generator().manual_seed(0)
+    mq, mp = torch.randn(2, T, B, 4, generator=g, dtype=torch.float64)
+    sq, sp = torch.rand(2, T, B, 4, generator=g, dtype=torch.float64) + 0.2
+    # KL(N(mq, sq^2) || N(mp, sp^2)) per dimension, summed over the 4 latent dimensions.
+    per_step = (torch.log(sp / sq) + (sq**2 + (mq - mp) ** 2) / (2 * sp**2) - 0.5).sum(-1)
+    loss = kl_loss(gaussian_state(mq, sq), gaussian_state(mp, sp), free_nats=0.0)
+    torch.testing.assert_close(loss, per_step.mean())
+
+
+def test_free_nats_clamp_each_step_and_block_its_gradient():
+    # Unit-variance Gaussians in one dimension: KL = (mq - mp)^2 / 2 = 0.5, 2, 4.5, 8 nats.
+    mq = torch.tensor([[1.0], [2.0], [3.0], [4.0]], requires_grad=True)
+    post = gaussian_state(mq, torch.ones_like(mq))
+    prior = gaussian_state(torch.zeros_like(mq), torch.ones_like(mq))
+    loss = kl_loss(post, prior, free_nats=3.0)
+    assert loss.item() == pytest.approx((3.0 + 3.0 + 4.5 + 8.0) / 4)
+    loss.backward()
+    # d/dmq of (mq^2 / 2) / 4 is mq / 4 where the KL is above the free nats, else 0.
+    torch.testing.assert_close(mq.grad, torch.tensor([[0.0], [0.0], [0.75], [1.0]]))
+
+
+@pytest.mark.parametrize("kind", ["ssm", "rssm"])
+@pytest.mark.parametrize("free_nats", [0.0, 0.3])
+def test_overshooting_at_distance_one_equals_the_plain_kl(kind, free_nats):
+    dynamics, actions, posteriors, priors = make(kind)
+    overshooting = latent_overshooting(dynamics, posteriors, actions, 1, free_nats=free_nats)
+    plain = kl_loss(posteriors, priors, free_nats=free_nats)
+    assert plain.item() > free_nats + 0.05  # not a constant: some steps are above the clamp
+    torch.testing.assert_close(overshooting, plain)
+
+
+def test_overshooting_matches_a_naive_loop_over_every_start_and_distance(monkeypatch):
+    # Take the mean instead of a sample so two different loop orders see the same states.
+    monkeypatch.setattr(Normal, "rsample", lambda self, sample_shape=(): self.mean)
+    dynamics, actions, posteriors, _ = make("rssm")
+    betas, free_nats = [1.0, 0.5, 0.25], 0.2
+    expected = 0.0
+    for d, beta in enumerate(betas, start=1):
+        kls = []
+        for t in range(d - 1, T):  # s_t predicted d steps ahead from s_{t-d}
+            state = dynamics.initial(B) if t - d < 0 else posteriors[t - d]
+            for tau in range(t - d + 1, t + 1):
+                state = dynamics.img_step(state, actions[tau])
+            kls.append(torch.distributions.kl_divergence(posteriors[t].dist(), state.dist()))
+        expected += beta * torch.stack(kls).clamp(min=free_nats).mean()
+    expected /= len(betas)
+    loss = latent_overshooting(dynamics, posteriors, actions, 3, betas, free_nats)
+    torch.testing.assert_close(loss, expected)
+
+
+def test_overshooting_betas_weight_each_distance():
+    dynamics, actions, posteriors, priors = make("rssm")
+    loss = latent_overshooting(dynamics, posteriors, actions, 2, betas=[1.0, 0.0], free_nats=0.0)
+    torch.testing.assert_close(loss, kl_loss(posteriors, priors, free_nats=0.0) / 2)
+
+
+def test_overshooting_stops_the_gradient_of_its_posterior_targets():
+    dynamics, actions, posteriors, _ = make("rssm")
+    # Rebuild the posteriors from leaf tensors: mean/std are only used as targets, while the
+    # sample and belief are where the open-loop priors start from.
+    mean, std, stoch, deter = (
+        x.detach().requires_grad_()
+        for x in (posteriors.mean, posteriors.std, posteriors.stoch, posteriors.deter)
+    )
+    posteriors = State(mean, std, stoch, deter)
+    latent_overshooting(dynamics, posteriors, actions, 3, free_nats=0.0).backward()
+    assert mean.grad is None and std.grad is None
+    assert stoch.grad.abs().sum() > 0 and deter.grad.abs().sum() > 0
+    assert all(p.grad.abs().sum() > 0 for p in dynamics.prior_net.parameters())
+    # The plain KL, in contrast, trains the posterior too.
+    kl_loss(posteriors, posteriors.map(lambda x: x.detach() + 0.1), free_nats=0.0).backward()
+    assert mean.grad.abs().sum() > 0
+
+
+def test_overshooting_rejects_a_distance_longer_than_the_sequence():
+    dynamics, actions, posteriors, _ = make("rssm")
+    with pytest.raises(ValueError):
+        latent_overshooting(dynamics, posteriors, actions, T + 1)
+    with pytest.raises(ValueError):
+        latent_overshooting(dynamics, posteriors, actions, 2, betas=[1.0])
+
+
+def test_observation_overshooting_decodes_the_d_step_predictions():
+    # The RNN is deterministic, so a naive loop sees the same states without any patching.
+    dynamics, actions, posteriors, priors = make("rnn")
+    decoder, obs = mlp(dynamics.feature_size, 7, 8, 1), torch.randn(T, B, 7)
+    one_step = reconstruction_loss(decoder(priors.features()), obs, event_dims=1)
+    loss = observation_overshooting(dynamics, decoder, posteriors, actions, obs, 1, event_dims=1)
+    torch.testing.assert_close(loss, one_step)
+    two_step = []
+    for t in range(1, T):
+        state = dynamics.initial(B) if t < 2 else posteriors[t - 2]
+        for tau in (t - 1, t):
+            state = dynamics.img_step(state, actions[tau])
+        two_step.append(decoder(state.features()))
+    two_step = reconstruction_loss(torch.stack(two_step), obs[1:], event_dims=1)
+    loss = observation_overshooting(dynamics, decoder, posteriors, actions, obs, 2, event_dims=1)
+    torch.testing.assert_close(loss, (one_step + two_step) / 2)
+
+
+def test_gaussian_log_likelihood_losses_match_the_formula():
+    g = torch.Generator().manual_seed(0)
+    mean, target = torch.randn(2, T, B, 3, 8, 8, generator=g)
+    squared = (0.5 * (target - mean) ** 2).sum((-3, -2, -1))
+    expected = squared.mean() + 0.5 * 3 * 8 * 8 * math.log(2 * math.pi)
+    torch.testing.assert_close(reconstruction_loss(mean, target), expected)
+    r, r_hat = torch.randn(2, T, B, generator=g)
+    expected = (0.5 * (r - r_hat) ** 2).mean() + 0.5 * math.log(2 * math.pi)
+    torch.testing.assert_close(reward_loss(r_hat, r), expected)

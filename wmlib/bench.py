@@ -1,0 +1,67 @@
+"""Throughput figures, printed (never asserted): ``python -m wmlib bench``.
+
+- environment steps per second on cartpole-swingup, proprioceptive and 64x64 pixels
+  (control steps, i.e. with the action repeat of 8);
+- true-simulator CEM and random-shooting planning time per action for each profile;
+- learned-model CEM planning time per action for each profile.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+
+def steps_per_second(env, seconds: float = 3.0) -> float:
+    env.reset(seed=0)
+    n, start = 0, time.time()
+    while time.time() - start < seconds:
+        _, _, term, trunc, _ = env.step(env.action_space.sample())
+        n += 1
+        if term or trunc:
+            env.reset()
+    return n / (time.time() - start)
+
+
+def time_per_call(fn, repeats: int = 3) -> float:
+    fn()  # warm up
+    start = time.time()
+    for _ in range(repeats):
+        fn()
+    return (time.time() - start) / repeats
+
+
+def main(profiles=("smoke", "quick", "full")) -> None:
+    from wmlib import envs
+    from wmlib.agents.mpc import CONFIGS, cem_policy, true_sim_policy
+    from wmlib.models.mlp_dynamics import MLPDynamics
+    from wmlib.results import hardware
+
+    print(f"hardware: {hardware()}; torch threads {torch.get_num_threads()}")
+    for pixels in (False, True):
+        env = envs.make("dmc:cartpole-swingup", pixels=pixels)
+        sps = steps_per_second(env)
+        print(f"env cartpole-swingup pixels={pixels!s:5}: {sps:7.1f} control steps/s "
+              f"({sps * env.unwrapped.action_repeat:7.0f} physics steps/s, action repeat "
+              f"{env.unwrapped.action_repeat})")
+    env = envs.make("dmc:cartpole-swingup", pixels=False)
+    obs, _ = env.reset(seed=0)
+    for profile in profiles:
+        cfg = CONFIGS[profile]
+        for planner in ("cem", "shooting"):
+            act = true_sim_policy(env, planner, cfg)
+            t = time_per_call(lambda act=act: act(obs), repeats=2)
+            print(f"[{profile:5}] true-sim {planner:8}: {t * 1000:8.1f} ms per action "
+                  f"({t * 1000 / 8:6.1f} ms per environment step at action repeat 8)")
+        model = MLPDynamics(obs.shape[0], 1, cfg.hidden)
+        act = cem_policy(lambda o, m=model: lambda a: m.returns(torch.as_tensor(o), a), cfg, 1,
+                         candidates=cfg.model_candidates, top_k=cfg.model_top_k,
+                         iterations=cfg.model_iterations_cem)
+        t = time_per_call(lambda act=act: act(np.asarray(obs, np.float32)))
+        print(f"[{profile:5}] learned-model cem: {t * 1000:8.1f} ms per action")
+
+
+if __name__ == "__main__":
+    main()

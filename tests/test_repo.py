@@ -3,11 +3,11 @@ set-up cells, marked solutions, and environment.yml consistent with pyproject.to
 
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import jupytext
 import pytest
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent

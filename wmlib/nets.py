@@ -14,7 +14,8 @@ from torch import nn
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
 
-def mlp(in_dim: int, out_dim: int, hidden: int = 200, layers: int = 2, act: str = "elu") -> nn.Sequential:
+def mlp(in_dim: int, out_dim: int, hidden: int = 200, layers: int = 2,
+        act: str = "elu") -> nn.Sequential:
     """A plain multi-layer perceptron: `layers` hidden layers of width `hidden`."""
     mods: list[nn.Module] = []
     d = in_dim

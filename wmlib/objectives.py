@@ -1,12 +1,13 @@
-"""Training objectives of the latent dynamics: the ELBO terms and latent overshooting.
+"""Training objectives of the latent dynamics: the ELBO terms and overshooting.
 
 Equation numbers refer to seed 003 ("Model-based RL with latent variable models"); the LaTeX
 label is given next to each number. Shapes follow `wmlib.models.rssm`: time-major ``[T, B, ...]``
 and ``actions[t] = a_{t-1}``, the action that led to ``o_t``.
 
 PlaNet's loss for one batch is ``reconstruction_loss + reward_loss + kl_loss`` (the negative ELBO
-of eq. (16) ``eq:pwr.1``), and with latent overshooting the KL term is replaced by
-`latent_overshooting`, the negative of the bound of eq. (29).
+of eq. (16) ``eq:pwr.1``); latent overshooting adds `latent_overshooting`, the multi-step KL terms
+of eq. (29), and seed 004's complete loss also adds `observation_overshooting`. The objectives of
+behaviour learning (Dreamer's lambda-return) will join this module with their chapter.
 """
 
 from __future__ import annotations

@@ -43,7 +43,8 @@ def default_device() -> torch.device:
 
 
 def current_profile(profile: str | None = None) -> str:
-    """The profile in force: the argument, else ``$WMLIB_PROFILE``, else full on CUDA, quick on CPU."""
+    """The profile in force: the argument, else ``$WMLIB_PROFILE``, else full/quick with/without
+    CUDA."""
     if profile is None:
         profile = os.environ.get("WMLIB_PROFILE", "").strip() or None
     if profile is None:
@@ -76,10 +77,11 @@ class Context:
 
         gpu = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "none"
         return (
-            f"wmlib {__version__} | profile: {self.profile} | device: {self.device} (GPU: {gpu}) | "
-            f"seed: {self.seed}\n"
-            f"python {platform.python_version()} | torch {torch.__version__} | numpy {np.__version__}"
-            f" | {os.cpu_count()} CPU cores | MUJOCO_GL={os.environ.get('MUJOCO_GL', 'unset')}"
+            f"wmlib {__version__} | profile: {self.profile} | device: {self.device} "
+            f"(GPU: {gpu}) | seed: {self.seed}\n"
+            f"python {platform.python_version()} | torch {torch.__version__} | "
+            f"numpy {np.__version__} | {os.cpu_count()} CPU cores | "
+            f"MUJOCO_GL={os.environ.get('MUJOCO_GL', 'unset')}"
         )
 
 

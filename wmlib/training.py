@@ -76,8 +76,8 @@ def fingerprint(config) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
-def save_checkpoint(path: str | Path, config, step: int, modules: dict, history: History | None = None,
-                    **extra) -> None:
+def save_checkpoint(path: str | Path, config, step: int, modules: dict,
+                    history: History | None = None, **extra) -> None:
     """Save ``modules`` (anything with ``state_dict``) with the config, step and history.
 
     The file is written beside and then renamed, so an interrupt never leaves half a checkpoint.

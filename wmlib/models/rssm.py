@@ -2,16 +2,18 @@
 
 One module, `LatentDynamics`, implements the three designs compared in PlaNet; `kind` picks one:
 
-* ``"rnn"``:  deterministic only, ``h_t = f(h_{t-1}, a_{t-1}, o_t)`` with a GRU ``f``. The state
-  has no stochastic part, so there is nothing to put a KL on.
+* ``"rnn"``:  deterministic only, a GRU ``h_t = f(h_{t-1}, a_{t-1}, o_t)`` that reads the
+  observation while filtering and zeros in its place while imagining (PlaNet's zero-observation
+  convention). The state has no stochastic part, so there is no KL; and as nothing in the ELBO
+  then trains the imagining step, train it with `wmlib.objectives.observation_overshooting`.
 * ``"ssm"``:  stochastic only, the transition ``p(s_t | s_{t-1}, a_{t-1})`` of seed 003 eq. (2)
   (``eq:rssm.1``) is a Gaussian whose mean and std come from an MLP.
 * ``"rssm"``: both, seed 003 eq. (17): deterministic state model ``h_t = f(h_{t-1}, s_{t-1},
   a_{t-1})`` (a GRU), stochastic state model ``s_t ~ p(s_t | h_t)``, and the encoder
   ``q(s_t | h_t, o_t)``. PlaNet sizes: belief 200, state 30, hidden 200, min std 0.1, ELU.
 
-Equation numbers refer to seed 003 ("Model-based RL with latent variable models"), counted as the
-page numbers them; the LaTeX label is given next to each number.
+Equation numbers refer to seed 003 ("Model-based RL with latent variable models"), numbered as on
+the rendered page; the LaTeX label is given next to each number.
 
 Conventions (the same for every method and for `wmlib.objectives`):
 
@@ -42,7 +44,7 @@ from wmlib.nets import ACTIVATIONS, mlp
 KINDS = ("rnn", "ssm", "rssm")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class State:
     """A latent state, or a stack of them: every field has shape ``[*lead, size]``.
 
@@ -66,7 +68,7 @@ class State:
 
     def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> State:
         """Apply ``fn`` to every field, e.g. ``state.map(lambda x: x[:, :5])``."""
-        return State(*(fn(getattr(self, f.name)) for f in fields(self)))
+        return State(*map(fn, _fields(self)))
 
     def __getitem__(self, index) -> State:
         """Index the leading dimensions: ``posteriors[t]`` is the state at time ``t``."""

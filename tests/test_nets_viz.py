@@ -1,0 +1,41 @@
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from wmlib import viz  # noqa: E402
+from wmlib.nets import ConvDecoder, ConvEncoder  # noqa: E402
+
+
+def test_encoder_decoder_shapes_with_leading_dims():
+    enc, dec = ConvEncoder(depth=8), ConvDecoder(in_dim=5, depth=8)
+    assert enc(torch.zeros(2, 3, 3, 64, 64)).shape == (2, 3, enc.embed_dim) == (2, 3, 256)
+    assert dec(torch.zeros(4, 5)).shape == (4, 3, 64, 64)
+
+
+@pytest.mark.parametrize("shape", [(2, 64, 64, 3), (2, 3, 32, 32), (3, 96, 96)])
+def test_wrong_observation_shape_is_a_clear_error(shape):
+    with pytest.raises(ValueError, match=r"expects images of shape \(\.\.\., 3, 64, 64\)"):
+        ConvEncoder(depth=8)(torch.zeros(shape))
+
+
+def test_video_encodes_and_moving_average_by_hand():
+    frames = np.random.default_rng(0).integers(0, 255, (6, 3, 16, 16), dtype=np.uint8)
+    data, mime = viz.video_bytes(frames, fps=5)
+    assert mime in ("video/mp4", "image/gif") and len(data) > 100
+    assert np.allclose(viz.moving_average([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
+
+
+def test_plots_draw():
+    from wmlib.training import History
+
+    h = History()
+    for i in range(5):
+        h.log(i, loss=1 / (i + 1))
+    ax = viz.plot_curves(h, "loss", smooth=2)
+    assert len(ax.lines) == 1
+    frames = np.zeros((4, 8, 8, 3), np.uint8)
+    assert viz.frame_grid(frames, ncols=2).axes
+    assert viz.compare_strips(frames, frames, context=2).axes

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
 # Open the book in JupyterLab. Creates .venv and installs everything on first use.
 source "$(dirname "$0")/_env.sh"
-exec jupyter lab chapters/ "$@"
+extra=()
+[ "$(id -u)" = 0 ] && extra+=(--allow-root)   # containers and CI often run as root
+exec jupyter lab "${extra[@]}" chapters/ "$@"

@@ -26,3 +26,10 @@ def test_build_executes_a_chapter_into_a_folder(tmp_path):
 def test_unknown_chapter_lists_chapters():
     with pytest.raises(FileNotFoundError, match="01_planning"):
         resolve(["99"])
+
+
+def test_mpc_command_runs_in_smoke(capsys):
+    from wmlib.cli import main
+
+    assert main(["mpc", "--planner", "shooting", "--profile", "smoke", "--episodes", "1"]) == 0
+    assert "mean return" in capsys.readouterr().out

@@ -48,7 +48,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_mpc(args) -> int:
-    from wmlib.experiments import evaluate_true_sim
+    from wmlib.agents.mpc import evaluate_true_sim
 
     evaluate_true_sim(args.planner, profile=args.profile, seed=args.seed,
                       episodes=args.episodes, name=args.name)

@@ -248,10 +248,13 @@ def test_controller_output_ranges_and_inputs():
 
     x = np.concatenate([z[0], h[0]])
     y = np.tanh(c.W @ x + c.b)
-    np.testing.assert_allclose(c(z[0], h[0]), [y[0], (y[1] + 1) / 2, (y[2] + 1) / 2])
+    np.testing.assert_allclose(c(z[0], h[0]), [y[0], (y[1] + 1) / 2, max(y[2], 0)])
+    affine = Controller(brake_clip=False)
+    affine.set_params(c.get_params())
+    np.testing.assert_allclose(affine(z[0], h[0]), [y[0], (y[1] + 1) / 2, (y[2] + 1) / 2])
     np.testing.assert_allclose(c(torch.tensor(z[:5]), torch.tensor(h[:5])), a[:5])
 
     z_only = Controller(use_hidden=False)
-    np.testing.assert_allclose(z_only(z[0]), [0.0, 0.5, 0.5])  # zero init
+    np.testing.assert_allclose(z_only(z[0]), [0.0, 0.5, 0.0])  # zero init: straight, half gas
     with pytest.raises(ValueError):
         c(z[0])

@@ -4,6 +4,7 @@ Commands:
   info                     versions, device, profile, rendering backend and a test frame
   mpc                      chapter 1: evaluate CEM / random shooting with the true simulator
   build CHAPTER...         execute chapter notebooks in a profile into build/
+  world-models             chapter 2: the World Models pipeline on CarRacing (resumes)
   bench                    environment and planning throughput for each profile
 """
 
@@ -69,6 +70,18 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_world_models(args) -> int:
+    from wmlib.agents.world_models import run
+
+    overrides = {"workers": args.workers} if args.workers else {}
+    summary = run(args.profile, run_dir=args.run_dir, record=not args.no_record,
+                  progress=not args.no_progress, **overrides)
+    for k in ("real_zh", "real_z", "dream_zh", "random"):
+        print(f"{k:9} {summary[k + '_mean']:7.1f} +- {summary[k + '_std']:.1f} "
+              f"over {summary['eval_episodes']} tracks")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m wmlib", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -89,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--out", default="build")
     s.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     s.set_defaults(fn=cmd_build)
+    s = sub.add_parser("world-models", help="chapter 2: rollouts, V, M, C (real and dream), "
+                       "evaluation; resumes from --run-dir")
+    s.add_argument("--profile", default=None, help="smoke, quick or full (default: auto)")
+    s.add_argument("--run-dir", default=None, help="default: runs/ch02_<profile>")
+    s.add_argument("--workers", type=int, default=0, help="processes (0: the profile's)")
+    s.add_argument("--no-record", action="store_true", help="do not write results/")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(fn=cmd_world_models)
     s = sub.add_parser("bench", help="print throughput figures")
     s.add_argument("--profiles", nargs="*", default=["smoke", "quick", "full"])
     s.set_defaults(fn=cmd_bench)

@@ -31,12 +31,12 @@ class VAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> Normal:
         """q(z|o) = N(mu, exp(logvar)), a Normal of batch shape (..., latent_dim)."""
-        h = self.encoder(x)
-        return Normal(self.mu(h), torch.exp(0.5 * self.logvar(h)))
+        h = self.encoder(x)  # under bf16 autocast the heads' outputs are cast back to float32
+        return Normal(self.mu(h).float(), torch.exp(0.5 * self.logvar(h).float()))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Mean of p(o|z), shape (..., 3, 64, 64)."""
-        return self.decoder(z)
+        """Mean of p(o|z), shape (..., 3, 64, 64) (float32, also under bf16 autocast)."""
+        return self.decoder(z).float()
 
     def sample(self, n: int) -> torch.Tensor:
         """Decode n draws of the prior z ~ N(0, I)."""

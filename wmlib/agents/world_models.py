@@ -1,0 +1,792 @@
+"""Chapter 2's agent: World Models (Ha & Schmidhuber 2018) on CarRacing, V + M + C.
+
+The training procedure of the paper (seed 003, "World Models"; seed 001, the CarRacing table):
+
+1. collect random rollouts (:func:`collect_rollouts`), with the original's random policy: an
+   untrained V and M and a controller whose parameters are Cauchy noise of scale U(0, 0.01);
+2. train V, the VAE, on the frames (:func:`train_vae`);
+3. encode every frame to (mu, log sigma^2) (:func:`encode_dataset`);
+4. train M, the MDN-RNN, on the encoded sequences and the actions (:func:`train_mdnrnn`);
+5. evolve C with CMA-ES, in the real environment (:func:`train_controller` with
+   ``where="real"``) or inside M's dream (``where="dream"``);
+6. evaluate C on N random tracks, full-length episodes (:func:`evaluate_controller`).
+
+Each stage writes its output under one run directory (``runs/ch02_<profile>`` by default) and
+a rerun resumes from what exists: rollout files already written are skipped, V, M and the
+CMA-ES searches continue from their checkpoints, finished evaluations are read back.
+:func:`run` chains them and writes ``results/ch02_world_models_<profile>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from wmlib import envs
+from wmlib.evolution import Evaluator, cmaes
+from wmlib.models.controller import Controller
+from wmlib.models.mdnrnn import MDNRNN
+from wmlib.models.vae import VAE
+from wmlib.training import History, train_loop
+
+DATA_SEED = 2_000_000  # track seeds of the random rollouts
+EVAL_SEED = 1_000_000  # track seeds of the final evaluation (disjoint from training seeds)
+SELECT_SEED = 3_000_000  # tracks used to choose between the CMA-ES mean and its best sample
+
+
+@dataclass(frozen=True)
+class WorldModelsConfig:
+    env_id: str = "gym:CarRacing-v3"
+    fast_render: bool = True          # vectorised road drawing (see speed_up_car_racing)
+    workers: int = 2                  # processes for rollouts, CMA-ES and evaluation
+    torch_threads: int | None = None  # torch threads of the main process (None: torch's
+                                      # default; 1 on a small shared CPU, where more spin)
+    # 1. random rollouts (paper: 10,000 rollouts of up to 1000 steps)
+    rollouts: int = 10_000
+    rollout_steps: int = 1000
+    # 2. V (paper: z = 32, four stride-2 convolutions of 32..256 channels, KL tolerance 0.5,
+    #    batch 100, learning rate 1e-4, 10 epochs)
+    latent_dim: int = 32
+    vae_depth: int = 32
+    kl_tolerance: float = 0.5
+    vae_batch: int = 100
+    vae_lr: float = 1e-4
+    vae_epochs: float = 10.0
+    vae_buffer_frames: int = 500_000  # frames held in memory at once (refreshed from disk)
+    bf16: bool = False                # bfloat16 autocast for V on the CPU
+    # 4. M (paper: LSTM 256, 5 mixtures, sequences of 1000 steps, batch 100, lr 1e-3,
+    #    gradient clip 1.0, 4000 steps)
+    hidden: int = 256
+    mixtures: int = 5
+    rnn_seq_len: int = 999
+    rnn_batch: int = 100
+    rnn_lr: float = 1e-3
+    rnn_steps: int = 4000
+    rnn_grad_clip: float = 1.0
+    # 5. C with CMA-ES (paper: population 64, 16 rollouts per candidate, sigma 0.1,
+    #    ~1800 generations, full episodes)
+    popsize: int = 64
+    rollouts_per_candidate: int = 16
+    sigma0: float = 0.1
+    generations: int = 1800
+    train_max_steps: int | None = None  # cut training episodes short (evaluation never is)
+    patience: int | None = None         # end a training episode after this many steps without
+                                        # a new tile (off the track); None: never
+    select_rollouts: int = 0            # tracks to choose between the CMA-ES mean and best
+                                        # sample (0: take the mean)
+    zonly_generations: int = 1800       # the V-only ablation (C reads z alone)
+    # 5'. C inside the dream
+    dream_temperature: float = 1.15
+    dream_popsize: int = 64
+    dream_rollouts: int = 16
+    dream_generations: int = 300
+    dream_steps: int = 1000
+    # 6. evaluation (paper: 100 random tracks)
+    eval_episodes: int = 100
+    eval_max_steps: int | None = None   # only the smoke profile cuts evaluation episodes
+    # the chapter's small demonstrations
+    demo_steps: int = 300               # training steps of the toy mixture-versus-Gaussian demo
+    video_steps: int = 1000             # steps of the video of the trained controller
+    seed: int = 0
+
+
+CONFIGS = {
+    "smoke": WorldModelsConfig(
+        workers=1, torch_threads=1, rollouts=2, rollout_steps=20, vae_depth=8, latent_dim=8,
+        vae_batch=8, vae_lr=1e-3, vae_epochs=1, hidden=16, mixtures=2, rnn_seq_len=8,
+        rnn_batch=4, rnn_steps=5, popsize=4, rollouts_per_candidate=1, generations=2,
+        train_max_steps=10, patience=None, zonly_generations=1, dream_popsize=4,
+        dream_rollouts=2, dream_generations=2, dream_steps=10, eval_episodes=1,
+        eval_max_steps=10, demo_steps=20, video_steps=10),
+    "quick": WorldModelsConfig(
+        torch_threads=1, rollouts=40, rollout_steps=300, vae_batch=64, vae_lr=1e-3,
+        vae_epochs=3, bf16=True, rnn_seq_len=100, rnn_batch=32, rnn_steps=600, popsize=16,
+        rollouts_per_candidate=1, generations=18, train_max_steps=300, patience=60,
+        zonly_generations=12, dream_popsize=32, dream_rollouts=8, dream_generations=40,
+        dream_steps=300, eval_episodes=10, video_steps=400),
+    "full": WorldModelsConfig(),
+}
+
+
+# ----- the environment ---------------------------------------------------------------------
+
+
+def _fast_render_road(self, zoom, translation, angle):
+    """CarRacing's ``_render_road`` with the polygons rotated by numpy in one go.
+
+    Gymnasium rotates ~800 polygons point by point in Python at every step; here they are
+    transformed as one array and only those on screen are drawn, with the same pygame calls in
+    the same order. Rewards and physics are untouched; frames agree up to the rounding of
+    anti-aliased edges (a few levels on a few percent of the pixels at most).
+    """
+    from gymnasium.envs.box2d import car_racing as cr
+    from pygame import gfxdraw
+
+    if getattr(self, "_wm_road_key", None) != id(self.road_poly):
+        b, G = cr.PLAYFIELD, cr.GRASS_DIM
+        polys = [[(b, b), (b, -b), (-b, -b), (-b, b)]]
+        colors = [tuple(int(c) for c in self.bg_color)]
+        for x in range(-20, 20, 2):
+            for y in range(-20, 20, 2):
+                polys.append([(G * x + G, G * y), (G * x, G * y), (G * x, G * y + G),
+                              (G * x + G, G * y + G)])
+                colors.append(tuple(int(c) for c in self.grass_color))
+        for poly, color in self.road_poly:
+            polys.append([(p[0], p[1]) for p in poly])
+            colors.append(tuple(int(c) for c in color))
+        self._wm_polys, self._wm_colors = np.asarray(polys, np.float64), colors
+        self._wm_road_key = id(self.road_poly)
+    a = math.fmod(angle, 2 * math.pi)
+    a = a + 2 * math.pi if a < 0 else a
+    c, s = math.cos(a), math.sin(a)
+    p = self._wm_polys
+    x = (p[..., 0] * c - p[..., 1] * s) * zoom + translation[0]
+    y = (p[..., 0] * s + p[..., 1] * c) * zoom + translation[1]
+    m = cr.MAX_SHAPE_DIM
+    visible = ((x >= -m) & (x <= cr.WINDOW_W + m) & (y >= -m) & (y <= cr.WINDOW_H + m)).any(1)
+    visible[0] = True  # the background is drawn unclipped
+    for i in np.flatnonzero(visible):
+        poly = list(zip(x[i].tolist(), y[i].tolist()))
+        gfxdraw.aapolygon(self.surf, poly, self._wm_colors[i])
+        gfxdraw.filled_polygon(self.surf, poly, self._wm_colors[i])
+
+
+def speed_up_car_racing(env):
+    """Make CarRacing's rendering about twice as fast (see :func:`_fast_render_road`)."""
+    import types
+
+    inner = env.unwrapped
+    if not hasattr(inner, "_render_road") or not hasattr(inner, "grass_color"):
+        raise ValueError(f"speed_up_car_racing needs a CarRacing environment, got {inner}")
+    inner._render_road = types.MethodType(_fast_render_road, inner)
+    return env
+
+
+def make_env(cfg: WorldModelsConfig):
+    """CarRacing with frames as World Models prepares them: (3, 64, 64) uint8, no dashboard."""
+    env = envs.make(cfg.env_id)
+    return speed_up_car_racing(env) if cfg.fast_render else env
+
+
+# ----- V, M, C and the policy ----------------------------------------------------------------
+
+
+def make_vae(cfg: WorldModelsConfig) -> VAE:
+    return VAE(cfg.latent_dim, cfg.vae_depth, cfg.kl_tolerance)
+
+
+def make_mdnrnn(cfg: WorldModelsConfig) -> MDNRNN:
+    return MDNRNN(cfg.latent_dim, 3, cfg.hidden, cfg.mixtures, reward_head=True, done_head=True)
+
+
+def make_controller(cfg: WorldModelsConfig, use_hidden: bool = True) -> Controller:
+    return Controller(cfg.latent_dim, cfg.hidden, 3, use_hidden=use_hidden)
+
+
+class WorldModelsPolicy:
+    """obs -> action with V, M and C (the paper's Figure "flow diagram"):
+
+        z_t = mu(o_t)  (the VAE's mean: deterministic at evaluation),
+        a_t = C([z_t, h_t]),  h_{t+1} = M's LSTM after reading (z_t, a_t).
+
+    Call :meth:`reset` at the start of every episode. ``trace`` keeps the z and h seen.
+    """
+
+    def __init__(self, vae: VAE, mdnrnn: MDNRNN, controller: Controller, trace: bool = False):
+        self.vae, self.m, self.c = vae.eval(), mdnrnn.eval(), controller
+        self.trace = trace
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = self.m.initial_state(1)
+        self.zs: list[np.ndarray] = []
+        self.hs: list[np.ndarray] = []
+
+    @torch.no_grad()
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        z = self.vae.encode(envs.preprocess(obs)[None]).loc
+        h = self.state[0]
+        action = self.c(z[0], h[0]).astype(np.float32)
+        if self.trace:
+            self.zs.append(z[0].numpy())
+            self.hs.append(h[0].numpy())
+        _, self.state = self.m.step(z, torch.as_tensor(action)[None], self.state)
+        return action
+
+
+class OriginalRandomPolicy(WorldModelsPolicy):
+    """The random policy of the original data collection (``extract.py`` of
+    WorldModelsExperiments): untrained V and M, and C's parameters drawn as Cauchy noise of
+    scale s ~ U(0, 0.01) for each rollout, so that most rollouts drive roughly straight at half
+    gas and a few, with a large weight, turn, brake or wobble."""
+
+    def __init__(self, cfg: WorldModelsConfig, rng: np.random.Generator):
+        torch.manual_seed(int(rng.integers(2**31)))
+        c = make_controller(cfg, use_hidden=True)
+        c.set_params(rng.standard_cauchy(c.num_params) * rng.uniform(0, 0.01))
+        super().__init__(make_vae(cfg), make_mdnrnn(cfg), c)
+
+
+def run_policy(env, policy, seed: int, max_steps: int | None = None,
+               patience: int | None = None, frames: bool = False) -> dict:
+    """One episode of ``policy`` (a :class:`WorldModelsPolicy`, or any obs -> action callable
+    with an optional ``reset``). Stops at the end of the episode, after ``max_steps`` steps, or
+    after ``patience`` steps in a row without a positive reward (a new tile).
+
+    Returns ``return``, ``steps`` and, with ``frames=True``, the episode in replay alignment:
+    ``obs`` (T+1 frames), ``action`` and ``reward`` (entry t led to / came with ``obs[t]``).
+    """
+    if hasattr(policy, "reset"):
+        policy.reset()
+    obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    total, steps, since_tile = 0.0, 0, 0
+    seen = [obs] if frames else None
+    actions, rewards = [np.zeros(env.action_space.shape, np.float32)], [0.0]
+    while True:
+        action = policy(obs)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total += reward
+        steps += 1
+        since_tile = 0 if reward > 0 else since_tile + 1
+        if seen is not None:
+            seen.append(obs)
+            actions.append(np.asarray(action, np.float32))
+            rewards.append(reward)
+        if (terminated or truncated or (max_steps and steps >= max_steps)
+                or (patience and since_tile >= patience)):
+            break
+    out = {"return": float(total), "steps": steps, "terminated": bool(terminated)}
+    if seen is not None:
+        out.update(obs=np.stack(seen), action=np.stack(actions),
+                   reward=np.asarray(rewards, np.float32))
+    return out
+
+
+# ----- run directory, log, timings --------------------------------------------------------
+
+
+def default_run_dir(profile: str) -> Path:
+    return Path(__file__).resolve().parents[2] / "runs" / f"ch02_{profile}"
+
+
+class Run:
+    """A run directory: the config, a log file, and the wall time of each stage."""
+
+    def __init__(self, cfg: WorldModelsConfig, run_dir: str | Path, verbose: bool = False):
+        self.cfg, self.dir, self.verbose = cfg, Path(run_dir), verbose
+        self.dir.mkdir(parents=True, exist_ok=True)
+        saved = self.dir / "config.json"
+        if saved.exists():
+            old = json.loads(saved.read_text())
+            if old != json.loads(json.dumps(asdict(cfg))):
+                diff = {k: (old.get(k), v) for k, v in asdict(cfg).items() if old.get(k) != v}
+                raise ValueError(f"{self.dir} holds a run with another configuration "
+                                 f"(saved, now): {diff}. Use another run directory.")
+        else:
+            saved.write_text(json.dumps(asdict(cfg), indent=1))
+
+    def log(self, line: str) -> None:
+        with open(self.dir / "log.txt", "a") as f:
+            f.write(line + "\n")
+        if self.verbose:
+            print(line)
+
+    @property
+    def timings(self) -> dict:
+        path = self.dir / "timings.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        t = self.timings
+        t[stage] = round(t.get(stage, 0.0) + seconds, 1)
+        (self.dir / "timings.json").write_text(json.dumps(t, indent=1))
+
+
+def _as_run(cfg, run_dir) -> Run:
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    return run_dir if isinstance(run_dir, Run) else Run(cfg, run_dir)
+
+
+# ----- 1. random rollouts ---------------------------------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _one_thread_in_workers() -> None:
+    """Worker processes run one torch thread each (the processes are the parallelism)."""
+    import multiprocessing as mp
+
+    if mp.current_process().name != "MainProcess":
+        torch.set_num_threads(1)
+
+
+def _init_collect_worker(cfg_dict: dict) -> None:
+    _one_thread_in_workers()
+    cfg = WorldModelsConfig(**cfg_dict)
+    _WORKER.update(cfg=cfg, env=make_env(cfg))
+
+
+def _collect_one(index: int, path: str) -> int:
+    cfg, env = _WORKER["cfg"], _WORKER["env"]
+    seed = DATA_SEED + index
+    policy = OriginalRandomPolicy(cfg, np.random.default_rng(seed))
+    ep = run_policy(env, policy, seed=seed, max_steps=cfg.rollout_steps, frames=True)
+    done = np.zeros(ep["steps"] + 1, bool)
+    done[-1] = ep["terminated"]
+    tmp = Path(path + ".tmp.npz")
+    np.savez_compressed(tmp, obs=ep["obs"], action=ep["action"], reward=ep["reward"], done=done)
+    tmp.replace(path)
+    return ep["steps"]
+
+
+def collect_rollouts(cfg: WorldModelsConfig, run_dir, progress: bool = True) -> list[Path]:
+    """Stage 1: ``cfg.rollouts`` random rollouts saved to ``run_dir/rollouts/*.npz`` (obs as
+    uint8 (T+1, 3, 64, 64), action, reward, done, aligned as :mod:`wmlib.replay`). Rollouts
+    already on disk are kept."""
+    run = _as_run(cfg, run_dir)
+    folder = run.dir / "rollouts"
+    folder.mkdir(exist_ok=True)
+    paths = [folder / f"rollout_{i:05d}.npz" for i in range(cfg.rollouts)]
+    todo = [(i, str(p)) for i, p in enumerate(paths) if not p.exists()]
+    if todo:
+        start = time.time()
+        steps = 0
+        bar = tqdm(total=len(paths), initial=len(paths) - len(todo), desc="random rollouts",
+                   disable=not progress)
+        with Evaluator(_collect_one, cfg.workers, _init_collect_worker, (asdict(cfg),)) as ev:
+            chunk = max(cfg.workers, 1) * 2
+            for k in range(0, len(todo), chunk):
+                steps += sum(ev.map(todo[k : k + chunk]))
+                bar.update(len(todo[k : k + chunk]))
+        bar.close()
+        seconds = time.time() - start
+        run.add_time("rollouts", seconds)
+        run.log(f"rollouts: {len(todo)} new, {steps} steps in {seconds:.0f} s "
+                f"({steps / seconds:.0f} steps/s with {cfg.workers} workers)")
+    return paths
+
+
+def load_rollout(path) -> dict[str, np.ndarray]:
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+# ----- 2. V -----------------------------------------------------------------------------
+
+
+def _vae_config(cfg: WorldModelsConfig) -> dict:
+    keys = ("rollouts", "rollout_steps", "latent_dim", "vae_depth", "kl_tolerance", "vae_batch",
+            "vae_lr", "vae_epochs", "bf16", "seed")
+    return {k: getattr(cfg, k) for k in keys}
+
+
+def _count_frames(paths) -> int:
+    n = 0
+    for p in paths:
+        with np.load(p) as f:
+            n += len(f["action"])
+    return n
+
+
+def train_vae(cfg: WorldModelsConfig, run_dir, progress: bool = True) -> tuple[VAE, History]:
+    """Stage 2: train V on random frames of the rollouts for ``cfg.vae_epochs`` epochs
+    (checkpoint in ``run_dir/vae``; a rerun resumes). With ``cfg.bf16`` the convolutions run
+    under bfloat16 autocast (about 1.3x faster on recent CPUs; the loss stays float32)."""
+    run = _as_run(cfg, run_dir)
+    paths = sorted((run.dir / "rollouts").glob("rollout_*.npz"))
+    if not paths:
+        raise FileNotFoundError(f"no rollouts in {run.dir / 'rollouts'}: run collect_rollouts")
+    total_frames = _count_frames(paths)
+    total = max(1, int(cfg.vae_epochs * total_frames / cfg.vae_batch))
+    vae = make_vae(cfg)
+    opt = torch.optim.Adam(vae.parameters(), lr=cfg.vae_lr)
+    rng = np.random.default_rng(cfg.seed)
+    buffer: dict = {"frames": None, "used": 0}
+
+    def refill():
+        order = rng.permutation(len(paths))
+        frames, n = [], 0
+        for i in order:
+            obs = load_rollout(paths[i])["obs"]
+            frames.append(obs)
+            n += len(obs)
+            if n >= cfg.vae_buffer_frames:
+                break
+        buffer["frames"] = torch.from_numpy(np.concatenate(frames))
+        buffer["used"] = 0
+
+    def update(step):
+        if buffer["frames"] is None or buffer["used"] >= len(buffer["frames"]) * 2:
+            refill()
+        idx = torch.from_numpy(rng.integers(0, len(buffer["frames"]), cfg.vae_batch))
+        x = envs.preprocess(buffer["frames"][idx])
+        buffer["used"] += cfg.vae_batch
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            out = vae.loss(x)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        return {k: v.item() for k, v in out.items()}
+
+    start = time.time()
+    history = train_loop(update, total, config=_vae_config(cfg),
+                         modules={"vae": vae, "optim": opt}, run_dir=run.dir / "vae",
+                         save_every=max(50, total // 10), desc="V (VAE)", progress=progress)
+    seconds = time.time() - start
+    if seconds > 5:
+        run.add_time("vae", seconds)
+        run.log(f"V: {total} steps of batch {cfg.vae_batch} on {total_frames} frames, "
+                f"{seconds:.0f} s, last loss {history.last('loss'):.1f} "
+                f"(recon {history.last('recon'):.1f}, kl {history.last('kl'):.1f})")
+    return vae.eval(), history
+
+
+def load_vae(cfg: WorldModelsConfig, run_dir) -> VAE:
+    from wmlib.training import load_checkpoint
+
+    vae = make_vae(cfg)
+    load_checkpoint(Path(run_dir) / "vae" / "checkpoint.pt", _vae_config(cfg), {"vae": vae})
+    return vae.eval()
+
+
+# ----- 3. encoding ----------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def encode_dataset(cfg: WorldModelsConfig, run_dir, vae: VAE | None = None,
+                   progress: bool = True) -> dict[str, np.ndarray]:
+    """Stage 3: every frame -> (mu, logvar) of q(z|o), saved as ``run_dir/series.npz`` with
+    the actions, rewards, dones and each rollout's start offset (``starts``)."""
+    run = _as_run(cfg, run_dir)
+    out_path = run.dir / "series.npz"
+    if out_path.exists():
+        with np.load(out_path) as f:
+            return {k: f[k] for k in f.files}
+    vae = vae if vae is not None else load_vae(cfg, run.dir)
+    vae.eval()
+    start = time.time()
+    keys = ("mu", "logvar", "action", "reward", "done")
+    parts: dict[str, list] = {k: [] for k in keys}
+    starts, n = [], 0
+    paths = sorted((run.dir / "rollouts").glob("rollout_*.npz"))
+    for p in tqdm(paths, desc="encoding", disable=not progress):
+        ep = load_rollout(p)
+        mus, logvars = [], []
+        for k in range(0, len(ep["obs"]), 256):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                q = vae.encode(envs.preprocess(ep["obs"][k : k + 256]))
+            mus.append(q.loc.numpy())
+            logvars.append(2 * q.scale.log().numpy())
+        parts["mu"].append(np.concatenate(mus))
+        parts["logvar"].append(np.concatenate(logvars))
+        for k in ("action", "reward", "done"):
+            parts[k].append(ep[k])
+        starts.append(n)
+        n += len(ep["obs"])
+    series = {k: np.concatenate(v) for k, v in parts.items()}
+    series["starts"] = np.asarray(starts + [n])
+    np.savez(out_path, **series)
+    seconds = time.time() - start
+    run.add_time("encode", seconds)
+    run.log(f"encoded {n} frames in {seconds:.0f} s ({n / seconds:.0f} frames/s)")
+    return series
+
+
+# ----- 4. M -----------------------------------------------------------------------------
+
+
+def _rnn_config(cfg: WorldModelsConfig) -> dict:
+    keys = ("latent_dim", "hidden", "mixtures", "rnn_seq_len", "rnn_batch", "rnn_lr",
+            "rnn_steps", "rnn_grad_clip", "seed")
+    return {k: getattr(cfg, k) for k in keys} | _vae_config(cfg)
+
+
+def sequence_batch(series: dict, batch: int, seq_len: int, rng: np.random.Generator,
+                   sample_z: bool = True) -> dict[str, torch.Tensor]:
+    """B windows of L steps from the encoded rollouts, as M's training pairs:
+
+        input (z_t, a_t) -> targets z_{t+1}, r_{t+1}, done_{t+1},
+
+    where a_t is the action taken after seeing o_t (``action[t+1]`` in replay alignment) and
+    z_t ~ N(mu_t, sigma_t^2) is drawn afresh each time, as the original does (augmentation).
+    Windows start at random steps; rollouts shorter than L + 1 frames are padded with their last
+    step and masked out (``mask``).
+    """
+    starts = series["starts"]
+    lengths = np.diff(starts)
+    eps = rng.integers(0, len(lengths), batch)
+    idx = np.zeros((batch, seq_len + 1), np.int64)
+    mask = np.zeros((batch, seq_len), np.float32)
+    for b, e in enumerate(eps):
+        L = lengths[e]
+        t0 = rng.integers(0, max(1, L - seq_len))
+        t = np.minimum(t0 + np.arange(seq_len + 1), L - 1)
+        idx[b] = starts[e] + t
+        mask[b] = (t0 + np.arange(1, seq_len + 1)) <= L - 1
+    mu = torch.from_numpy(series["mu"][idx])
+    z = mu + torch.from_numpy(np.exp(0.5 * series["logvar"][idx])) * torch.from_numpy(
+        rng.standard_normal(mu.shape).astype(np.float32)) if sample_z else mu
+    return {"z": z[:, :-1], "z_next": z[:, 1:],
+            "action": torch.from_numpy(series["action"][idx[:, 1:]]),
+            "reward": torch.from_numpy(series["reward"][idx[:, 1:]]),
+            "done": torch.from_numpy(series["done"][idx[:, 1:]].astype(np.float32)),
+            "mask": torch.from_numpy(mask)}
+
+
+def train_mdnrnn(cfg: WorldModelsConfig, run_dir, series: dict | None = None,
+                 progress: bool = True) -> tuple[MDNRNN, History]:
+    """Stage 4: train M on windows of the encoded rollouts (checkpoint in ``run_dir/mdnrnn``).
+
+    Loss: the mixture NLL of z_{t+1} + MSE of the reward + BCE of done (seed 003, "M")."""
+    run = _as_run(cfg, run_dir)
+    series = series if series is not None else encode_dataset(cfg, run.dir, progress=progress)
+    m = make_mdnrnn(cfg)
+    opt = torch.optim.Adam(m.parameters(), lr=cfg.rnn_lr)
+    rng = np.random.default_rng(cfg.seed + 1)
+
+    def update(step):
+        b = sequence_batch(series, cfg.rnn_batch, cfg.rnn_seq_len, rng)
+        out = m.loss(b["z"], b["action"], b["z_next"], reward=b["reward"], done=b["done"])
+        opt.zero_grad()
+        out["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.rnn_grad_clip)
+        opt.step()
+        return {k: v.item() for k, v in out.items()}
+
+    start = time.time()
+    history = train_loop(update, cfg.rnn_steps, config=_rnn_config(cfg),
+                         modules={"mdnrnn": m, "optim": opt}, run_dir=run.dir / "mdnrnn",
+                         save_every=max(50, cfg.rnn_steps // 10), desc="M (MDN-RNN)",
+                         progress=progress)
+    seconds = time.time() - start
+    if seconds > 5:
+        run.add_time("mdnrnn", seconds)
+        run.log(f"M: {cfg.rnn_steps} steps of {cfg.rnn_batch} x {cfg.rnn_seq_len}, "
+                f"{seconds:.0f} s, last nll {history.last('nll'):.3f}, "
+                f"reward mse {history.last('reward'):.3f}")
+    return m.eval(), history
+
+
+def load_mdnrnn(cfg: WorldModelsConfig, run_dir) -> MDNRNN:
+    from wmlib.training import load_checkpoint
+
+    m = make_mdnrnn(cfg)
+    load_checkpoint(Path(run_dir) / "mdnrnn" / "checkpoint.pt", _rnn_config(cfg), {"mdnrnn": m})
+    return m.eval()
+
+
+# ----- 5. C with CMA-ES ----------------------------------------------------------------------
+
+
+def _init_real_worker(cfg_dict: dict, vae_state: dict, rnn_state: dict, use_hidden: bool,
+                      max_steps: int | None, patience: int | None) -> None:
+    _one_thread_in_workers()
+    cfg = WorldModelsConfig(**cfg_dict)
+    vae, m = make_vae(cfg), make_mdnrnn(cfg)
+    vae.load_state_dict(vae_state)
+    m.load_state_dict(rnn_state)
+    c = make_controller(cfg, use_hidden)
+    _WORKER.update(cfg=cfg, env=make_env(cfg), policy=WorldModelsPolicy(vae, m, c),
+                   max_steps=max_steps, patience=patience)
+
+
+def _real_fitness(params: np.ndarray | None, seed: int) -> float:
+    """The return of one episode of C(params) on track ``seed`` (uniform random actions when
+    ``params`` is None)."""
+    w = _WORKER
+    if params is None:
+        env = w["env"]
+        policy = lambda obs: env.action_space.sample()  # noqa: E731
+    else:
+        policy = w["policy"]
+        policy.c.set_params(params)
+    return run_policy(w["env"], policy, seed, w["max_steps"], w["patience"])["return"]
+
+
+def _worker_args(cfg, vae, m, use_hidden, max_steps, patience) -> tuple:
+    return (asdict(cfg), vae.state_dict(), m.state_dict(), use_hidden, max_steps, patience)
+
+
+def train_controller(cfg: WorldModelsConfig, run_dir, name: str = "real_zh",
+                     where: str = "real", use_hidden: bool = True,
+                     generations: int | None = None, vae: VAE | None = None,
+                     mdnrnn: MDNRNN | None = None, progress: bool = True) -> dict:
+    """Stage 5: evolve C with CMA-ES in the real environment (``where="real"``) or in M's
+    dream (``where="dream"``); search state, history and parameters in ``run_dir/C_<name>``.
+
+    Returns ``params`` (the chosen controller: the final mean of the search distribution, or,
+    with ``cfg.select_rollouts``, whichever of the mean and the best sample scores higher on that
+    many extra tracks; the best sample's fitness is a lucky single draw, the mean usually
+    drives better on new tracks), the
+    :class:`~wmlib.evolution.ESResult` as ``es``, and ``seconds``.
+    """
+    if where not in ("real", "dream"):
+        raise ValueError(f"where must be 'real' or 'dream', got {where!r}")
+    run = _as_run(cfg, run_dir)
+    folder = run.dir / f"C_{name}"
+    vae = vae if vae is not None else load_vae(cfg, run.dir)
+    m = mdnrnn if mdnrnn is not None else load_mdnrnn(cfg, run.dir)
+    c = make_controller(cfg, use_hidden)
+    x0 = np.zeros(c.num_params)
+    start = time.time()
+    if where == "real":
+        gens = cfg.generations if generations is None else generations
+        args = _worker_args(cfg, vae, m, use_hidden, cfg.train_max_steps, cfg.patience)
+        es = cmaes(_real_fitness, x0, cfg.sigma0, cfg.popsize, gens,
+                   rollouts=cfg.rollouts_per_candidate, workers=cfg.workers,
+                   initializer=_init_real_worker, initargs=args, seed=cfg.seed,
+                   run_dir=folder, progress=progress, desc=f"C {name} (real)", log=run.log)
+    else:
+        from wmlib.dream import dream_returns
+
+        gens = cfg.dream_generations if generations is None else generations
+        series = encode_dataset(cfg, run.dir, vae, progress=False)
+        z0_all = torch.from_numpy(series["mu"][series["starts"][:-1]])
+
+        def batch_fitness(params, seeds):
+            g = torch.Generator().manual_seed(seeds[0])
+            pick = torch.randint(0, len(z0_all), (cfg.dream_rollouts,), generator=g)
+            return dream_returns(m, params, z0_all[pick], use_hidden=use_hidden,
+                                 temperature=cfg.dream_temperature, steps=cfg.dream_steps,
+                                 generator=g).mean(1)
+
+        es = cmaes(None, x0, cfg.sigma0, cfg.dream_popsize, gens, batch_fitness=batch_fitness,
+                   rollouts=cfg.dream_rollouts, seed=cfg.seed, run_dir=folder,
+                   progress=progress, desc=f"C {name} (dream)", log=run.log)
+    chosen = folder / "params.npy"
+    if chosen.exists() and json.loads((folder / "choice.json").read_text())["generations"] \
+            == es.generations:
+        params = np.load(chosen)
+    else:
+        params, choice = es.mean_params, {"chosen": "mean"}
+        if cfg.select_rollouts > 0:
+            seeds = [SELECT_SEED + i for i in range(cfg.select_rollouts)]
+            args = _worker_args(cfg, vae, m, use_hidden, cfg.train_max_steps, None)
+            with Evaluator(_real_fitness, cfg.workers, _init_real_worker, args) as ev:
+                scores = ev.map([(p, s) for p in (es.mean_params, es.best_params)
+                                 for s in seeds])
+            mean_score = float(np.mean(scores[: len(seeds)]))
+            best_score = float(np.mean(scores[len(seeds) :]))
+            if mean_score >= best_score:
+                params = es.mean_params
+            choice = {"chosen": "mean" if mean_score >= best_score else "best sample",
+                      "mean_score": mean_score, "best_score": best_score}
+        np.save(chosen, params)
+        (folder / "choice.json").write_text(json.dumps(choice | {"generations": es.generations}))
+        run.log(f"C {name}: {choice}")
+    seconds = time.time() - start
+    if seconds > 5:
+        run.add_time(f"C_{name}", seconds)
+    return {"params": params, "es": es, "seconds": seconds, "use_hidden": use_hidden}
+
+
+# ----- 6. evaluation ------------------------------------------------------------------------
+
+
+def evaluate_controller(cfg: WorldModelsConfig, run_dir, name: str, params: np.ndarray | None,
+                        use_hidden: bool = True, episodes: int | None = None,
+                        vae: VAE | None = None, mdnrnn: MDNRNN | None = None,
+                        progress: bool = True) -> dict:
+    """Stage 6: full-length episodes on ``episodes`` random tracks (seeds never used in
+    training); ``params=None`` evaluates uniformly random actions. Saved as
+    ``run_dir/eval_<name>.json`` and read back on a rerun with the same number of episodes
+    (delete the file to evaluate new parameters under the same name)."""
+    run = _as_run(cfg, run_dir)
+    episodes = cfg.eval_episodes if episodes is None else episodes
+    path = run.dir / f"eval_{name}.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved["episodes"] == episodes:
+            return saved
+    vae = vae if vae is not None else load_vae(cfg, run.dir)
+    m = mdnrnn if mdnrnn is not None else load_mdnrnn(cfg, run.dir)
+    start = time.time()
+    args = _worker_args(cfg, vae, m, use_hidden, cfg.eval_max_steps, None)
+    seeds = [EVAL_SEED + i for i in range(episodes)]
+    returns = []
+    with Evaluator(_real_fitness, cfg.workers, _init_real_worker, args) as ev:
+        for s in tqdm(range(0, episodes, cfg.workers), desc=f"evaluating {name}",
+                      disable=not progress):
+            returns += ev.map([(params, seed) for seed in seeds[s : s + cfg.workers]])
+    seconds = time.time() - start
+    out = {"name": name, "episodes": episodes, "returns": [round(r, 1) for r in returns],
+           "mean": round(float(np.mean(returns)), 1), "std": round(float(np.std(returns)), 1),
+           "seconds": round(seconds, 1)}
+    path.write_text(json.dumps(out))
+    run.add_time(f"eval_{name}", seconds)
+    run.log(f"evaluation {name}: {out['mean']} +- {out['std']} over {episodes} tracks "
+            f"({seconds:.0f} s): {out['returns']}")
+    return out
+
+
+# ----- the whole pipeline -------------------------------------------------------------------
+
+
+def run(profile: str | None = None, run_dir=None, record: bool = True, progress: bool = True,
+        verbose: bool = True, **overrides) -> dict:
+    """All stages in order, resuming from whatever ``run_dir`` holds, then the results:
+    the z+h controller and the z-only ablation trained in the real environment, the controller
+    trained in the dream, and the random policy, each evaluated on ``eval_episodes`` tracks.
+    Writes ``results/ch02_world_models_<profile>.json`` unless ``record=False`` or smoke."""
+    from wmlib.profiles import current_profile
+
+    profile = current_profile(profile)
+    cfg = replace(CONFIGS[profile], **overrides)
+    run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
+    r = Run(cfg, run_dir, verbose=verbose)
+    torch.manual_seed(cfg.seed)
+    start = time.time()
+    collect_rollouts(cfg, r, progress)
+    vae, _ = train_vae(cfg, r, progress)
+    series = encode_dataset(cfg, r, vae, progress)
+    m, _ = train_mdnrnn(cfg, r, series, progress)
+    controllers = {
+        "real_zh": train_controller(cfg, r, "real_zh", "real", True, vae=vae, mdnrnn=m,
+                                    progress=progress),
+        "real_z": train_controller(cfg, r, "real_z", "real", False, cfg.zonly_generations,
+                                   vae=vae, mdnrnn=m, progress=progress),
+        "dream_zh": train_controller(cfg, r, "dream_zh", "dream", True, vae=vae, mdnrnn=m,
+                                     progress=progress),
+    }
+    evals = {name: evaluate_controller(cfg, r, name, c["params"], c["use_hidden"], vae=vae,
+                                       mdnrnn=m, progress=progress)
+             for name, c in controllers.items()}
+    evals["random"] = evaluate_controller(cfg, r, "random", None, progress=progress, vae=vae,
+                                          mdnrnn=m)
+    summary = summarize(cfg, r, evals, controllers)
+    if record and profile != "smoke":
+        record_results(summary, profile, r, time.time() - start)
+    return summary
+
+
+def summarize(cfg: WorldModelsConfig, run: Run, evals: dict, controllers: dict) -> dict:
+    return {"env": cfg.env_id, "eval_episodes": cfg.eval_episodes,
+            **{f"{k}_mean": v["mean"] for k, v in evals.items()},
+            **{f"{k}_std": v["std"] for k, v in evals.items()},
+            "returns": {k: v["returns"] for k, v in evals.items()},
+            "generations": {k: c["es"].generations for k, c in controllers.items()},
+            "evaluations": {k: c["es"].evaluations for k, c in controllers.items()},
+            "stage_seconds": run.timings,
+            "config": {k: v for k, v in asdict(cfg).items()}}
+
+
+def record_results(summary: dict, profile: str, run: Run, wall_time_s: float,
+                   name: str | None = None) -> Path:
+    from wmlib import results
+
+    log = (run.dir / "log.txt").read_text() if (run.dir / "log.txt").exists() else ""
+    return results.record(
+        name or f"ch02_world_models_{profile}", summary, profile=profile, seed=run.cfg.seed,
+        wall_time_s=wall_time_s, log=log,
+        notes="Ha & Schmidhuber (2018) report 906 +- 21 (z and h) and 632 +- 251 (z only) over "
+              "100 tracks with 10,000 rollouts, population 64, 16 rollouts per candidate and "
+              "about 1800 generations: the paper's numbers, cited, not ours.")

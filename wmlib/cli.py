@@ -4,6 +4,7 @@ Commands:
   info                     versions, device, profile, rendering backend and a test frame
   mpc                      chapter 1: evaluate CEM / random shooting with the true simulator
   build CHAPTER...         execute chapter notebooks in a profile into build/
+  train planet             chapter 3: train PlaNet headless (checkpoints, resume)
   world-models             chapter 2: the World Models pipeline on CarRacing (resumes)
   bench                    environment and planning throughput for each profile
 """
@@ -70,6 +71,22 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.agent == "planet":
+        from wmlib.agents.planet import record_run, train
+
+        overrides = {"kind": args.kind} if args.kind else {}
+        agent = train(args.profile, run_dir=args.run_dir, seed=args.seed, env_id=args.env,
+                      episodes=args.episodes, progress=not args.no_progress, **overrides)
+        if args.record:
+            print(f"recorded in {record_run(agent, args.record)}")
+    return 0
+
+
 def cmd_world_models(args) -> int:
     from wmlib.agents.world_models import run
 
@@ -102,6 +119,18 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--out", default="build")
     s.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     s.set_defaults(fn=cmd_build)
+    s = sub.add_parser("train", help="train an agent headless (chapter 3: planet)")
+    s.add_argument("agent", choices=["planet"])
+    s.add_argument("--env", default=None, help="environment id (default: the config's)")
+    s.add_argument("--profile", default=None, help="smoke, quick or full (default: auto)")
+    s.add_argument("--run-dir", default="runs/planet", help="checkpoint, replay and log")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--episodes", type=int, default=None, help="collected episodes (after seed)")
+    s.add_argument("--kind", choices=["rnn", "ssm", "rssm"], default=None)
+    s.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    s.add_argument("--record", default=None, help="write results/<RECORD>.json at the end")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(fn=cmd_train)
     s = sub.add_parser("world-models", help="chapter 2: rollouts, V, M, C (real and dream), "
                        "evaluation; resumes from --run-dir")
     s.add_argument("--profile", default=None, help="smoke, quick or full (default: auto)")

@@ -1,0 +1,590 @@
+"""PlaNet, the Deep Planning Network (Hafner et al. 2019): a latent dynamics model learned from
+pixels, and model-predictive control by CEM in its latent space.
+
+The pieces (equation numbers of seed 003, as in `wmlib.models.rssm` and `wmlib.objectives`):
+
+* `PlaNet`: the conv encoder, `LatentDynamics` (RNN, SSM or RSSM), the conv decoder
+  ``p(o_t | s_t)`` and the reward head ``p(r_t | s_t)``; `PlaNet.loss` is the negative ELBO of
+  eq. (16) with free nats plus the reward loss, and optionally latent overshooting, eq. (29);
+* `PlaNet.plan`: CEM over action sequences, evaluated by rolling the prior forward from the
+  current belief and summing the predicted rewards (PlaNet's Algorithm 2);
+* `PlaNetPolicy`: filters the belief ``q(s_t | o_<=t, a_<t)`` online and plans from it, with
+  Gaussian exploration noise while collecting;
+* `train`: PlaNet's Algorithm 1 (seed 004): S seed episodes, then C updates per collected
+  episode, evaluation episodes, checkpoints and resume (the replay lives on disk in the run
+  directory, so a resumed run has its data).
+
+Everything is time-major inside (``[T, B, ...]``); replay chunks ``[B, T, ...]`` are transposed
+once in `PlaNet.prepare`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from wmlib.models.rssm import LatentDynamics, State
+from wmlib.nets import ConvDecoder, ConvEncoder, mlp
+from wmlib.objectives import (
+    kl_loss,
+    latent_overshooting,
+    observation_overshooting,
+    reconstruction_loss,
+    reward_loss,
+)
+from wmlib.planners import cem_plan
+from wmlib.training import History
+
+OBS_SHAPE = (3, 64, 64)
+
+
+@dataclass(frozen=True)
+class PlaNetConfig:
+    """Everything that defines a PlaNet run; `CONFIGS` holds one per profile."""
+
+    env_id: str = "dmc:cartpole-swingup"
+    # World model (PlaNet: conv depth 32, belief 200, state 30, hidden 200, min std 0.1).
+    kind: str = "rssm"
+    depth: int = 32
+    stoch_size: int = 30
+    deter_size: int = 200
+    hidden_size: int = 200
+    min_std: float = 0.1
+    bits: int = 5                       # PlaNet's 5-bit pixels with dequantisation noise
+    # Loss (eq. 16 with free nats; latent overshooting eq. 29 when overshooting > 0).
+    free_nats: float = 3.0
+    overshooting: int = 0               # distance D of latent overshooting (0 or 1: off)
+    overshooting_beta: float = 1.0      # weight of the mean d-step KL, d = 2..D (see loss)
+    # Optimisation (PlaNet: batch 50 x 50, Adam 1e-3, eps 1e-4, clip 1000).
+    batch_size: int = 50
+    chunk_length: int = 50
+    lr: float = 1e-3
+    adam_eps: float = 1e-4
+    grad_clip: float = 1000.0
+    bf16: bool = False                  # autocast the conv encoder/decoder to bfloat16 on CPU
+    # Algorithm 1 (PlaNet: S = 5 seed episodes, C = 100 updates per episode, noise 0.3).
+    seed_episodes: int = 5
+    collect_interval: int = 100
+    episodes: int = 1000                # collected episodes after the seed episodes
+    exploration_noise: float = 0.3
+    eval_every: int = 10                # evaluate every this many collected episodes
+    eval_episodes: int = 1
+    max_steps: int | None = None        # cut episodes short (smoke profile only)
+    replay_capacity: int = 1_000_000
+    # CEM in latent space (PlaNet: H = 12, J = 1000, K = 100, I = 10).
+    horizon: int = 12
+    candidates: int = 1000
+    top_k: int = 100
+    iterations: int = 10
+
+
+CONFIGS = {
+    "smoke": PlaNetConfig(depth=4, stoch_size=4, deter_size=16, hidden_size=16, batch_size=4,
+                          chunk_length=8, seed_episodes=2, collect_interval=3, episodes=2,
+                          eval_every=2, max_steps=10, horizon=4, candidates=20, top_k=4,
+                          iterations=2),
+    "quick": PlaNetConfig(depth=8, stoch_size=20, deter_size=100, hidden_size=100,
+                          batch_size=16, chunk_length=32, collect_interval=20, episodes=40,
+                          eval_every=5, candidates=100, top_k=10, iterations=4),
+    "full": PlaNetConfig(),
+}
+
+
+def _check_obs(obs: torch.Tensor) -> None:
+    if tuple(obs.shape[-3:]) != OBS_SHAPE:
+        raise ValueError(
+            f"PlaNet expects pixel observations of shape (..., 3, 64, 64), got "
+            f"{tuple(obs.shape)}; make the environment with wmlib.envs.make(env_id, pixels=True, "
+            "size=64) (channels first, uint8).")
+
+
+class PlaNet(nn.Module):
+    """Encoder, latent dynamics, decoder and reward head of PlaNet, with its loss and planner."""
+
+    def __init__(self, cfg: PlaNetConfig, action_size: int):
+        super().__init__()
+        self.cfg = cfg
+        self.action_size = action_size
+        self.encoder = ConvEncoder(cfg.depth)
+        self.dynamics = LatentDynamics(action_size, self.encoder.embed_dim, cfg.kind,
+                                       cfg.stoch_size, cfg.deter_size, cfg.hidden_size,
+                                       cfg.min_std)
+        self.decoder = ConvDecoder(self.dynamics.feature_size, cfg.depth)
+        self.reward = mlp(self.dynamics.feature_size, 1, cfg.hidden_size, 2)
+
+    # -- the model -----------------------------------------------------------------------
+    def _autocast(self):
+        if self.cfg.bf16:
+            device = next(self.parameters()).device.type
+            return torch.autocast(device, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def embed(self, obs: torch.Tensor) -> torch.Tensor:
+        """Preprocessed images ``[..., 3, 64, 64]`` -> embeddings ``[..., E]`` (float32)."""
+        _check_obs(obs)
+        with self._autocast():
+            return self.encoder(obs).float()
+
+    def decode(self, features: torch.Tensor) -> torch.Tensor:
+        """Features ``[..., F]`` -> the mean image ``[..., 3, 64, 64]`` (float32)."""
+        with self._autocast():
+            return self.decoder(features).float()
+
+    def predict_reward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.reward(features).squeeze(-1)
+
+    def preprocess(self, obs, noise: bool = True) -> torch.Tensor:
+        """uint8 pixels (any leading dims) -> floats in [-0.5, 0.5] with 5-bit quantisation."""
+        from wmlib.envs import preprocess
+
+        x = torch.as_tensor(np.asarray(obs))
+        _check_obs(x)
+        return preprocess(x, bits=self.cfg.bits, noise=noise).to(self._device())
+
+    def prepare(self, batch: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
+        """A replay batch ``[B, T, ...]`` -> time-major ``(obs, actions, rewards)``.
+
+        Replay's alignment is already the model's: ``action[t]`` led to ``obs[t]``, and
+        ``reward[t]`` was received on that transition.
+        """
+        obs = self.preprocess(batch["obs"]).transpose(0, 1)
+        dev = self._device()
+        actions = torch.as_tensor(batch["action"], dtype=torch.float32, device=dev).transpose(0, 1)
+        rewards = torch.as_tensor(batch["reward"], dtype=torch.float32, device=dev).transpose(0, 1)
+        return obs, actions, rewards
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def loss(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
+             overshooting: int | None = None, beta: float | None = None
+             ) -> tuple[torch.Tensor, dict, State]:
+        """PlaNet's loss on time-major ``obs [T, B, 3, 64, 64]``, ``actions [T, B, A]``,
+        ``rewards [T, B]``. Returns ``(loss, metrics, posteriors)``.
+
+        * The negative ELBO of seed 003 eq. (16) (``eq:pwr.1``): reconstruction, plus the
+          one-step KL with free nats (`wmlib.objectives.kl_loss`), plus the reward loss.
+        * With ``overshooting = D >= 2`` (and a stochastic state), latent overshooting, eq. (29):
+          the d-step KL terms ``KL(sg(q(s_t)) || p(s_t | s_{t-d}))`` for d = 2..D, the posterior
+          a stop-gradient target (seed 004). We pick eq. (29)'s free weights as
+          ``beta_1 = D`` and ``beta_d = beta * D / (D - 1)``, so that the total is
+          ``KL_1 + beta * mean_{d=2..D} KL_d``: the one-step term keeps the weight it has in the
+          ELBO (with ``beta_d = 1`` for all d, the 1/D average would shrink the only term that
+          regularises the posterior to 1/D of its ELBO weight), and D = 1 is the plain ELBO.
+        * The RNN has no stochastic state and no KL; its open-loop step (zeros in place of the
+          observation) is trained by observation overshooting (seed 004's ``L_OS-MSE``) over
+          d = 1..D, with D = max(overshooting, 1).
+        """
+        cfg = self.cfg
+        D = cfg.overshooting if overshooting is None else overshooting
+        beta = cfg.overshooting_beta if beta is None else beta
+        posteriors, priors = self.dynamics.observe(self.embed(obs), actions)
+        features = posteriors.features()
+        recon = reconstruction_loss(self.decode(features), obs)
+        rew = reward_loss(self.predict_reward(features), rewards)
+        metrics = {}
+        if self.dynamics.stoch_size:
+            kl = kl_loss(posteriors, priors, cfg.free_nats)
+            metrics["kl"] = kl.item()
+            if D >= 2:
+                betas = [0.0] + [beta * D / (D - 1)] * (D - 1)
+                over = latent_overshooting(self.dynamics, posteriors, actions, D, betas,
+                                           cfg.free_nats)
+                metrics["overshooting"] = over.item()
+                kl = kl + over
+        else:
+            kl = observation_overshooting(self.dynamics, self.decode, posteriors, actions, obs,
+                                          max(D, 1))
+            metrics["open_loop_recon"] = kl.item()
+        total = recon + rew + kl
+        metrics = {"loss": total.item(), "recon": recon.item(), "reward_loss": rew.item(),
+                   **metrics}
+        return total, metrics, posteriors
+
+    # -- planning ------------------------------------------------------------------------
+    @torch.no_grad()
+    def returns(self, state: State, actions: torch.Tensor) -> torch.Tensor:
+        """Predicted returns of action sequences ``[J, H, A]`` from one belief ``state`` ([1]).
+
+        The prior is rolled open-loop (a sample path, eq. (20)) from the state expanded to J
+        candidates, and the reward head's means are summed over the horizon: ``[J]``.
+        """
+        J = actions.shape[0]
+        start = state.map(lambda x: x.expand(J, *x.shape[1:]))
+        imagined = self.dynamics.imagine(actions.transpose(0, 1), start)
+        return self.predict_reward(imagined.features()).sum(0)
+
+    @torch.no_grad()
+    def plan(self, state: State, generator: torch.Generator | None = None,
+             trace: list | None = None, **overrides) -> torch.Tensor:
+        """CEM in latent space from the belief ``state`` ([1]): the mean of the first action."""
+        cfg = self.cfg
+        kw = dict(horizon=cfg.horizon, candidates=cfg.candidates, top_k=cfg.top_k,
+                  iterations=cfg.iterations) | overrides
+        return cem_plan(lambda a: self.returns(state, a), action_dim=self.action_size,
+                        device=self._device(), generator=generator, trace=trace, **kw)
+
+
+class PlaNetPolicy:
+    """MPC with PlaNet: update the belief with each observation, plan, add exploration noise.
+
+    Call `reset` at the start of every episode. ``act(obs)`` takes the environment's uint8
+    observation and returns a NumPy action; ``self.state`` is the current posterior belief.
+    """
+
+    def __init__(self, model: PlaNet, noise: float = 0.0, seed: int = 0,
+                 low: float = -1.0, high: float = 1.0):
+        self.model, self.noise, self.low, self.high = model, noise, low, high
+        dev = model._device()
+        self.generator = torch.Generator(dev).manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = self.model.dynamics.initial(1)
+        self.prev_action = torch.zeros(1, self.model.action_size, device=self.model._device())
+
+    @torch.no_grad()
+    def __call__(self, obs) -> np.ndarray:
+        model = self.model
+        embed = model.embed(model.preprocess(obs)[None])
+        self.state, _ = model.dynamics.obs_step(self.state, self.prev_action, embed)
+        action = model.plan(self.state, self.generator).cpu().numpy()
+        if self.noise:
+            action = action + self.noise * self.rng.standard_normal(action.shape)
+        action = np.clip(action, self.low, self.high).astype(np.float32)
+        self.prev_action = torch.as_tensor(action, device=model._device())[None]
+        return action
+
+
+# -- Algorithm 1 ---------------------------------------------------------------------------
+class PlaNetAgent:
+    """PlaNet's model, optimiser, replay and history, and Algorithm 1 around them.
+
+    With a ``run_dir`` the replay is kept on disk in ``run_dir/replay`` and the model, optimiser
+    and history in ``run_dir/checkpoint.pt``: `train` resumes where an interrupted run stopped,
+    and refuses a run directory trained under another configuration.
+    """
+
+    def __init__(self, cfg: PlaNetConfig, env=None, run_dir: str | Path | None = None,
+                 seed: int = 0, device=None):
+        from wmlib import envs
+        from wmlib.replay import Replay
+
+        self.cfg, self.seed = cfg, seed
+        self.env = env if env is not None else envs.make(cfg.env_id, pixels=True, size=64)
+        shape = tuple(self.env.observation_space.shape)
+        if shape != OBS_SHAPE:
+            raise ValueError(f"PlaNet needs 64x64 pixel observations (3, 64, 64), but "
+                             f"{cfg.env_id} gives {shape}; use envs.make(..., pixels=True, "
+                             "size=64).")
+        self.device = torch.device(device) if device else torch.device("cpu")
+        torch.manual_seed(seed)
+        self.model = PlaNet(cfg, self.env.action_space.shape[0]).to(self.device)
+        self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+        self.run_dir = Path(run_dir) if run_dir else None
+        replay_dir = self.run_dir / "replay" if self.run_dir else None
+        if replay_dir is not None and replay_dir.is_dir():
+            self.replay = Replay.load(replay_dir, cfg.replay_capacity, seed=seed)
+        else:
+            self.replay = Replay(cfg.replay_capacity, seed=seed)
+        self.history = History()
+        self.rounds = 0  # rounds of Algorithm 1 done (in memory; a run_dir's checkpoint knows)
+        self.log_lines: list[str] = []
+        self._log_file = None
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(
+                json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+
+    # -- bookkeeping ---------------------------------------------------------------------
+    def modules(self) -> dict:
+        return {"model": self.model, "optim": self.optim}
+
+    def log(self, line: str, echo: bool = True) -> None:
+        self.log_lines.append(line)
+        if self.run_dir is not None:
+            with open(self.run_dir / "log.txt", "a") as f:
+                f.write(line + "\n")
+        if echo:
+            print(line, flush=True)
+
+    def save_replay(self) -> None:
+        if self.run_dir is not None:
+            self.replay.save(self.run_dir / "replay")
+
+    def load(self, path: str | Path | None = None) -> dict:
+        """Load a checkpoint (default ``run_dir/checkpoint.pt``); refuses other configs."""
+        from wmlib.training import load_checkpoint
+
+        path = Path(path) if path else self.run_dir / "checkpoint.pt"
+        return load_checkpoint(path, self.cfg, self.modules(), self.history,
+                               map_location=self.device)
+
+    def save(self, path: str | Path, step: int) -> None:
+        from wmlib.training import save_checkpoint
+
+        save_checkpoint(path, self.cfg, step, self.modules(), self.history)
+
+    # -- the pieces of Algorithm 1 ---------------------------------------------------------
+    def update(self) -> dict:
+        """One gradient step on a batch of B chunks of length L (Algorithm 1, lines 4-6)."""
+        cfg = self.cfg
+        batch = self.replay.sample(cfg.batch_size, cfg.chunk_length)
+        loss, metrics, _ = self.model.loss(*self.model.prepare(batch))
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optim.step()
+        return metrics
+
+    def collect(self, policy: Callable | None, seed: int, desc: str = "collect"):
+        """One episode (random actions when ``policy`` is None) added to the replay."""
+        from wmlib.rollout import random_policy, run_episode
+
+        act = random_policy(self.env) if policy is None else policy
+        if hasattr(act, "reset"):
+            act.reset()
+        episode, info = run_episode(self.env, act, seed=seed, max_steps=self.cfg.max_steps)
+        self.replay.add(episode)
+        self.save_replay()
+        return episode, info
+
+    def evaluate(self, episodes: int, seed: int) -> list[float]:
+        """Returns of ``episodes`` episodes planned without exploration noise (not stored)."""
+        from wmlib.rollout import run_episode
+
+        self.model.eval()
+        policy = PlaNetPolicy(self.model, noise=0.0, seed=seed)
+        rets = []
+        for i in range(episodes):
+            policy.reset()
+            _, info = run_episode(self.env, policy, seed=seed + i, max_steps=self.cfg.max_steps)
+            rets.append(info["return"])
+        self.model.train()
+        return rets
+
+    # -- Algorithm 1 -----------------------------------------------------------------------
+    def train(self, episodes: int | None = None, progress: bool = True,
+              echo: bool = True) -> History:
+        """PlaNet's Algorithm 1: S random seed episodes, then ``episodes`` rounds of
+        C = collect_interval updates followed by one episode collected with the planner and
+        exploration noise; every ``eval_every`` rounds an evaluation without noise.
+
+        One round is one step of `wmlib.training.train_loop`: a checkpoint is written after each
+        round and the run resumes from it (Ctrl-C stops it cleanly). The history holds, per
+        round, the mean losses of its updates, the training episode's return, ``env_steps``
+        (environment steps including the action repeat), ``wall_s`` and, on evaluation rounds,
+        ``eval_return``.
+        """
+        from wmlib.training import train_loop
+
+        cfg = self.cfg
+        total = cfg.episodes if episodes is None else episodes
+        repeat = getattr(self.env.unwrapped, "action_repeat", 1)
+        # Resume: the checkpoint (if any) is read by train_loop; the replay was loaded from disk.
+        ckpt = self.run_dir / "checkpoint.pt" if self.run_dir else None
+        if ckpt is not None and ckpt.exists():
+            self.load(ckpt)
+        wall0 = self.history.last("wall_s", 0.0)
+        start_time = time.time()
+        if len(self.replay) < cfg.seed_episodes:
+            # Algorithm 1, line 1: S seed episodes with random actions.
+            for i in range(len(self.replay), cfg.seed_episodes):
+                _, info = self.collect(None, seed=self.seed * 100_000 + i)
+                self.log(f"seed episode {i}: return {info['return']:.1f}", echo)
+        base_steps = sum(len(ep["reward"]) - 1 for ep in self.replay.episodes[:cfg.seed_episodes])
+
+        def round_(step: int) -> dict:
+            t0 = time.time()
+            sums: dict[str, float] = {}
+            for _ in range(cfg.collect_interval):
+                for k, v in self.update().items():
+                    sums[k] = sums.get(k, 0.0) + v
+            metrics = {k: v / max(cfg.collect_interval, 1) for k, v in sums.items()}
+            t1 = time.time()
+            self.model.eval()
+            policy = PlaNetPolicy(self.model, cfg.exploration_noise,
+                                  seed=self.seed * 100_000 + 1000 + step)
+            _, info = self.collect(policy, seed=self.seed * 100_000 + 1000 + step)
+            self.model.train()
+            t2 = time.time()
+            metrics["return"] = info["return"]
+            steps_now = base_steps + sum(len(ep["reward"]) - 1
+                                         for ep in self.replay.episodes[cfg.seed_episodes:])
+            metrics["env_steps"] = steps_now * repeat
+            metrics["train_s"], metrics["collect_s"] = t1 - t0, t2 - t1
+            line = (f"episode {step + 1}/{total}: return {info['return']:.1f}, "
+                    f"loss {metrics.get('loss', math.nan):.1f} (recon "
+                    f"{metrics.get('recon', math.nan):.1f}, reward "
+                    f"{metrics.get('reward_loss', math.nan):.3f}, kl "
+                    f"{metrics.get('kl', math.nan):.2f}), train {t1 - t0:.1f} s, collect "
+                    f"{t2 - t1:.1f} s")
+            if cfg.eval_every and (step + 1) % cfg.eval_every == 0:
+                rets = self.evaluate(cfg.eval_episodes, seed=self.seed * 100_000 + 50_000 + step)
+                metrics["eval_return"] = float(np.mean(rets))
+                metrics["eval_s"] = time.time() - t2
+                line += f"; eval return {metrics['eval_return']:.1f} ({metrics['eval_s']:.1f} s)"
+            metrics["wall_s"] = wall0 + time.time() - start_time
+            line += f"; wall {metrics['wall_s']:.0f} s"
+            self.log(line, echo)
+            return metrics
+
+        # With a run_dir, train_loop resumes from its checkpoint; in memory, from self.rounds.
+        self.history = train_loop(round_, total, config=cfg, modules=self.modules(),
+                                  history=self.history, run_dir=self.run_dir, save_every=1,
+                                  desc="PlaNet episodes", progress=progress, start=self.rounds)
+        self.rounds = max(self.rounds, int(max(self.history["return"][0], default=-1)) + 1)
+        return self.history
+
+
+def train(profile: str | None = None, run_dir: str | Path | None = None, seed: int = 0,
+          env_id: str | None = None, episodes: int | None = None, progress: bool = True,
+          **overrides) -> PlaNetAgent:
+    """Train PlaNet headless in a profile (``python -m wmlib train planet``)."""
+    from wmlib.profiles import current_profile, seed_everything
+
+    profile = current_profile(profile)
+    cfg = CONFIGS[profile]
+    if env_id:
+        overrides["env_id"] = env_id
+    if overrides:
+        cfg = dataclasses.replace(cfg, **overrides)
+    seed_everything(seed)
+    agent = PlaNetAgent(cfg, run_dir=run_dir, seed=seed)
+    agent.profile = profile
+    agent.log(f"PlaNet on {cfg.env_id}, profile {profile}, seed {seed}, torch threads "
+              f"{torch.get_num_threads()}: {cfg}")
+    agent.train(episodes, progress=progress)
+    return agent
+
+
+def curve(history: History) -> dict:
+    """The learning curve of a run: per round the env steps, wall time and returns."""
+    steps = dict(zip(*history["env_steps"]))
+    wall = dict(zip(*history["wall_s"]))
+    train_ = [(steps[i], wall[i], r) for i, r in zip(*history["return"])]
+    evals = [(steps[i], wall[i], r) for i, r in zip(*history["eval_return"])]
+    return {"train": [[int(a), round(b, 1), round(c, 1)] for a, b, c in train_],
+            "eval": [[int(a), round(b, 1), round(c, 1)] for a, b, c in evals]}
+
+
+def record_run(agent: PlaNetAgent, name: str, notes: str = "") -> Path:
+    """Write the run's learning curve and numbers to ``results/<name>.json`` with the log."""
+    from wmlib import results
+
+    h = agent.history
+    c = curve(h)
+    wall = h.last("wall_s", 0.0)
+    in_30 = [r for _, w, r in c["eval"] if w <= 1800]
+    values = {"env": agent.cfg.env_id, "kind": agent.cfg.kind,
+              "config": dataclasses.asdict(agent.cfg), "episodes": len(c["train"]),
+              "seed_episodes": agent.cfg.seed_episodes, "env_steps": int(h.last("env_steps", 0)),
+              "curve_columns": ["env_steps", "wall_s", "return"],
+              "train_curve": c["train"], "eval_curve": c["eval"],
+              "best_eval_return": max((r for *_, r in c["eval"]), default=None),
+              "best_eval_return_within_30_min": max(in_30, default=None),
+              "final_eval_return": c["eval"][-1][2] if c["eval"] else None,
+              "mean_update_s": round(float(np.mean(h["train_s"][1])) / agent.cfg.collect_interval,
+                                     3) if "train_s" in h else None,
+              "mean_collect_s_per_episode": round(float(np.mean(h["collect_s"][1])), 1)
+              if "collect_s" in h else None,
+              "torch_threads": torch.get_num_threads()}
+    notes = notes or ("Published PlaNet (Hafner et al. 2019, Table 1): 821 on cartpole-swingup "
+                      "after 1000 episodes; about 300 at 100k environment steps (CURL/DrQ "
+                      "papers). Cited, not ours.")
+    log = _run_log(agent)
+    return results.record(name, values, profile=getattr(agent, "profile", "unknown"),
+                          seed=agent.seed, wall_time_s=wall, log=log, notes=notes)
+
+
+def _run_log(agent: PlaNetAgent) -> str:
+    """The whole log of a run: the run directory's log.txt (all sessions) or this session's."""
+    if agent.run_dir is not None and (agent.run_dir / "log.txt").exists():
+        return (agent.run_dir / "log.txt").read_text()
+    return "\n".join(agent.log_lines)
+
+
+# -- the chapter's experiments: variants on the same data, open-loop predictions ------------
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Sizes of chapter 3's model experiments (the agent's run uses `PlaNetConfig`)."""
+
+    data_episodes: int = 10             # random episodes every variant is trained on
+    updates: int = 2000                 # gradient steps per variant
+    batch_size: int = 50
+    chunk_length: int = 50
+    overshooting: int = 8               # D of the ablation (and of the RNN's obs. overshooting)
+    rnn_overshooting: int = 3
+    context: int = 5                    # frames the model filters before predicting open-loop
+    open_loop: int = 15                 # open-loop prediction steps
+    starts: int = 8                     # start points averaged in the error-vs-horizon plot
+    max_steps: int | None = None
+
+
+EXPERIMENTS = {
+    "smoke": ExperimentConfig(data_episodes=2, updates=3, batch_size=2, chunk_length=8,
+                              overshooting=3, rnn_overshooting=2, context=2, open_loop=4,
+                              starts=2, max_steps=12),
+    "quick": ExperimentConfig(data_episodes=6, updates=200, batch_size=8, chunk_length=32,
+                              overshooting=8, rnn_overshooting=2),
+    "full": ExperimentConfig(),
+}
+
+
+def fit(model: PlaNet, replay, updates: int, batch_size: int, chunk_length: int,
+        overshooting: int = 0, beta: float = 1.0, lr: float | None = None, seed: int = 0,
+        progress: bool = True, desc: str = "model") -> History:
+    """Train only the model on a fixed replay: ``updates`` steps of `PlaNet.loss`."""
+    from wmlib.training import train_loop
+
+    cfg = model.cfg
+    optim = torch.optim.Adam(model.parameters(), lr=lr or cfg.lr, eps=cfg.adam_eps)
+    rng = np.random.default_rng(seed)
+
+    def update(step):
+        replay.rng = rng
+        batch = model.prepare(replay.sample(batch_size, chunk_length))
+        loss, metrics, _ = model.loss(*batch, overshooting=overshooting, beta=beta)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optim.step()
+        return metrics
+
+    return train_loop(update, updates, config=dataclasses.asdict(cfg), modules={}, desc=desc,
+                      progress=progress)
+
+
+@torch.no_grad()
+def open_loop(model: PlaNet, episode: dict, start: int, context: int, horizon: int,
+              seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Filter ``context`` frames from ``start``, then predict ``horizon`` frames open-loop.
+
+    Returns ``(real, predicted, error)``: uint8 frames ``[context + horizon, 3, 64, 64]`` (the
+    first ``context`` predicted frames are reconstructions from the posterior) and the mean
+    squared error per pixel of every predicted frame against the real one.
+    """
+    from wmlib.envs import postprocess
+
+    torch.manual_seed(seed)
+    n = context + horizon
+    obs = model.preprocess(episode["obs"][start:start + n], noise=False)[:, None]
+    actions = torch.as_tensor(episode["action"][start:start + n], dtype=torch.float32,
+                              device=obs.device)[:, None]
+    posteriors, _ = model.dynamics.observe(model.embed(obs[:context]), actions[:context])
+    imagined = model.dynamics.imagine(actions[context:], posteriors[-1])
+    features = torch.cat([posteriors.features(), imagined.features()])
+    predicted = model.decode(features).clamp(-0.5, 0.5)
+    error = ((predicted - obs) ** 2).mean((1, 2, 3, 4))
+    return postprocess(obs[:, 0]), postprocess(predicted[:, 0]), error.cpu().numpy()

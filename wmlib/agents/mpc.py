@@ -7,7 +7,7 @@ action a_t in the real environment, observe s_{t+1}, and plan again from there.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -43,7 +43,6 @@ class MPCConfig:
     model_top_k: int = 50
     model_iterations_cem: int = 5
     error_horizon: int = 30               # steps of the compounding-error plot
-    extra: dict = field(default_factory=dict)
 
 
 CONFIGS = {

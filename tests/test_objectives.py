@@ -12,6 +12,7 @@ from wmlib.objectives import (
     kl_loss,
     latent_overshooting,
     observation_overshooting,
+    overshooting_priors,
     reconstruction_loss,
     reward_loss,
 )
@@ -130,6 +131,40 @@ def test_observation_overshooting_decodes_the_d_step_predictions():
     two_step = reconstruction_loss(torch.stack(two_step), obs[1:], event_dims=1)
     loss = observation_overshooting(dynamics, decoder, posteriors, actions, obs, 2, event_dims=1)
     torch.testing.assert_close(loss, (one_step + two_step) / 2)
+
+
+def test_reward_overshooting_and_shared_priors_match_a_naive_loop():
+    # Reward overshooting = observation overshooting with a scalar head and event_dims=0.
+    dynamics, actions, posteriors, priors = make("rnn")
+    head, rewards = mlp(dynamics.feature_size, 1, 8, 1), torch.randn(T, B)
+    reward = lambda f: head(f).squeeze(-1)  # noqa: E731
+    naive = 0.0
+    for d in (1, 2, 3):
+        preds = []
+        for t in range(d - 1, T):
+            state = dynamics.initial(B) if t < d else posteriors[t - d]
+            for tau in range(t - d + 1, t + 1):
+                state = dynamics.img_step(state, actions[tau])
+            preds.append(reward(state.features()))
+        naive = naive + reward_loss(torch.stack(preds), rewards[d - 1:])
+    loss = observation_overshooting(dynamics, reward, posteriors, actions, rewards, 3,
+                                    event_dims=0)
+    torch.testing.assert_close(loss, naive / 3)
+    # Rolled once and shared: the same values as rolling inside each function.
+    shared = list(overshooting_priors(dynamics, posteriors, actions, 3))
+    again = observation_overshooting(dynamics, reward, posteriors, actions, rewards, 3,
+                                     event_dims=0, priors=shared)
+    torch.testing.assert_close(again, loss)
+
+
+def test_latent_overshooting_takes_shared_priors():
+    dynamics, actions, posteriors, _ = make("rssm")
+    torch.manual_seed(1)
+    fresh = latent_overshooting(dynamics, posteriors, actions, 3, free_nats=0.0)
+    torch.manual_seed(1)
+    shared = list(overshooting_priors(dynamics, posteriors, actions, 3))
+    given = latent_overshooting(dynamics, posteriors, actions, 3, free_nats=0.0, priors=shared)
+    torch.testing.assert_close(given, fresh)
 
 
 def test_gaussian_log_likelihood_losses_match_the_formula():

@@ -127,6 +127,44 @@ def test_overshooting_keeps_the_one_step_kl_and_adds_the_mean_d_step_kl():
     assert metrics["overshooting"] >= 0.5 * SMOKE.free_nats - 1e-5
 
 
+def test_the_loss_weights_the_reward_term_by_reward_scale():
+    model = PlaNet(dataclasses.replace(SMOKE, reward_scale=1.0), action_size=1)
+    batch = model.prepare(synthetic_batch())
+    torch.manual_seed(5)
+    one, metrics, _ = model.loss(*batch)
+    model.cfg = dataclasses.replace(SMOKE, reward_scale=10.0)
+    torch.manual_seed(5)
+    ten, _, _ = model.loss(*batch)
+    assert (ten - one).item() == pytest.approx(9 * metrics["reward_loss"], rel=1e-4)
+
+
+def test_reward_overshooting_adds_the_mean_open_loop_reward_loss():
+    from wmlib.objectives import observation_overshooting, reward_loss
+
+    cfg = dataclasses.replace(SMOKE, overshooting_reward=100.0, overshooting_beta=0.0)
+    model = PlaNet(cfg, action_size=1)
+    obs, actions, rewards = model.prepare(synthetic_batch())
+    torch.manual_seed(6)
+    total, metrics, _ = model.loss(obs, actions, rewards, overshooting=3)
+    assert "overshooting" not in metrics  # beta = 0: no latent overshooting KL
+    torch.manual_seed(6)
+    posteriors, priors = model.dynamics.observe(model.embed(obs), actions)
+    model.decode(posteriors.features())
+    over = observation_overshooting(model.dynamics, model.predict_reward, posteriors, actions,
+                                    rewards, 3, event_dims=0)
+    assert metrics["reward_overshooting"] == pytest.approx(over.item(), rel=1e-5)
+    rest = (metrics["recon"] + cfg.reward_scale * metrics["reward_loss"] + metrics["kl"])
+    assert total.item() == pytest.approx(rest + 100.0 * over.item(), rel=1e-5)
+    # The term trains the transition (prior) network and the reward head through open-loop
+    # predictions, not only the posterior path.
+    model.zero_grad()
+    observation_overshooting(model.dynamics, model.predict_reward, posteriors.detach(), actions,
+                             rewards, 3, event_dims=0).backward()
+    assert model.dynamics.prior_net[0].weight.grad.abs().sum() > 0
+    assert model.reward[0].weight.grad.abs().sum() > 0
+    assert reward_loss(rewards, rewards).item() == pytest.approx(0.5 * np.log(2 * np.pi))
+
+
 def test_the_rnn_is_trained_open_loop_by_observation_overshooting():
     torch.manual_seed(0)
     model = PlaNet(dataclasses.replace(SMOKE, kind="rnn"), action_size=1)

@@ -92,6 +92,7 @@ def latent_overshooting(
     betas: Sequence[float] | None = None,
     free_nats: float = 3.0,
     initial: State | None = None,
+    priors: Sequence[tuple[int, State]] | None = None,
 ) -> torch.Tensor:
     """Latent overshooting, eq. (29): KL terms for the d-step predictions, ``d = 1..distance``.
 
@@ -105,13 +106,17 @@ def latent_overshooting(
     mean runs over the ``T - d + 1`` steps that have a d-step prediction inside the sequence, and
     free nats clamp every step as in `kl_loss`. With ``distance=1`` (and ``betas=[1]``) the value
     equals `kl_loss` of ``observe``'s posteriors and priors. ``betas`` defaults to all ones.
+    ``priors`` may pass the list of `overshooting_priors` already rolled (to share it with
+    `observation_overshooting`).
     """
     betas = [1.0] * distance if betas is None else list(betas)
     if len(betas) != distance:
         raise ValueError(f"need one beta per distance, got {len(betas)} for distance={distance}")
     targets = posteriors.detach()
     loss = 0.0
-    for d, prior in overshooting_priors(dynamics, posteriors, actions, distance, initial):
+    if priors is None:
+        priors = overshooting_priors(dynamics, posteriors, actions, distance, initial)
+    for d, prior in priors:
         loss = loss + betas[d - 1] * kl(targets[d - 1 :], prior).clamp(min=free_nats).mean()
     return loss / distance
 
@@ -125,6 +130,7 @@ def observation_overshooting(
     distance: int,
     event_dims: int = 3,
     initial: State | None = None,
+    priors: Sequence[tuple[int, State]] | None = None,
 ) -> torch.Tensor:
     """Observation overshooting (seed 004's ``L_OS-MSE``): reconstruct ``o_t`` from d-step priors.
 
@@ -132,8 +138,15 @@ def observation_overshooting(
     priors of `overshooting_priors` (same arguments; ``obs`` is ``[T, B, ...]``). PlaNet found it
     too costly for images and replaced it by `latent_overshooting`; it is the multi-step loss of
     ``kind="rnn"``, whose open-loop (observation-free) GRU step nothing else trains.
+
+    With the reward head as ``decoder``, rewards ``[T, B]`` as ``obs`` and ``event_dims=0`` it is
+    *reward overshooting*: the reward predicted d steps open-loop, which is what the planner sums.
+    PlaNet's released code trains it (``overshooting_reward_scale``, 100 by default).
+    ``priors``: as in `latent_overshooting`.
     """
+    if priors is None:
+        priors = overshooting_priors(dynamics, posteriors, actions, distance, initial)
     loss = 0.0
-    for d, prior in overshooting_priors(dynamics, posteriors, actions, distance, initial):
+    for d, prior in priors:
         loss = loss + reconstruction_loss(decoder(prior.features()), obs[d - 1 :], event_dims)
     return loss / distance

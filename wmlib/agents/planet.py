@@ -39,6 +39,7 @@ from wmlib.objectives import (
     kl_loss,
     latent_overshooting,
     observation_overshooting,
+    overshooting_priors,
     reconstruction_loss,
     reward_loss,
 )
@@ -61,10 +62,12 @@ class PlaNetConfig:
     hidden_size: int = 200
     min_std: float = 0.1
     bits: int = 5                       # PlaNet's 5-bit pixels with dequantisation noise
-    # Loss (eq. 16 with free nats; latent overshooting eq. 29 when overshooting > 0).
+    # Loss (eq. 16 with free nats; overshooting eq. 29 when overshooting >= 2). See `PlaNet.loss`.
     free_nats: float = 3.0
-    overshooting: int = 0               # distance D of latent overshooting (0 or 1: off)
+    reward_scale: float = 10.0          # weight of the reward loss (PlaNet's code: 10)
+    overshooting: int = 0               # distance D of overshooting (0 or 1: off)
     overshooting_beta: float = 1.0      # weight of the mean d-step KL, d = 2..D (see loss)
+    overshooting_reward: float = 0.0    # weight of the mean d-step reward loss, d = 1..D
     # Optimisation (PlaNet: batch 50 x 50, Adam 1e-3, eps 1e-4, clip 1000).
     batch_size: int = 50
     chunk_length: int = 50
@@ -94,8 +97,11 @@ CONFIGS = {
                           eval_every=2, max_steps=10, horizon=4, candidates=20, top_k=4,
                           iterations=2),
     "quick": PlaNetConfig(depth=8, stoch_size=20, deter_size=100, hidden_size=100,
-                          batch_size=16, chunk_length=32, collect_interval=20, episodes=40,
-                          eval_every=5, candidates=100, top_k=10, iterations=4),
+                          free_nats=1.0, reward_scale=100.0, overshooting=12,
+                          overshooting_beta=0.0, overshooting_reward=100.0,
+                          batch_size=16, chunk_length=32, collect_interval=50, episodes=50,
+                          eval_every=5, eval_episodes=2, candidates=200, top_k=20,
+                          iterations=5),
     "full": PlaNetConfig(),
 }
 
@@ -173,7 +179,15 @@ class PlaNet(nn.Module):
         ``rewards [T, B]``. Returns ``(loss, metrics, posteriors)``.
 
         * The negative ELBO of seed 003 eq. (16) (``eq:pwr.1``): reconstruction, plus the
-          one-step KL with free nats (`wmlib.objectives.kl_loss`), plus the reward loss.
+          one-step KL with free nats (`wmlib.objectives.kl_loss`), plus the reward loss times
+          ``reward_scale``. The paper writes the reward term with weight 1; PlaNet's released
+          code (``configs.py``) weights it by 10: one scalar against 12,288 pixel terms is
+          otherwise learned very slowly.
+        * With ``overshooting = D >= 2`` and ``overshooting_reward > 0``, *reward overshooting*:
+          the reward loss of the d-step open-loop priors for d = 1..D, averaged, times
+          ``overshooting_reward`` (PlaNet's code: 100). It trains exactly what CEM sums, the
+          reward along an open-loop rollout (`wmlib.objectives.observation_overshooting` with
+          the reward head as decoder).
         * With ``overshooting = D >= 2`` (and a stochastic state), latent overshooting, eq. (29):
           the d-step KL terms ``KL(sg(q(s_t)) || p(s_t | s_{t-d}))`` for d = 2..D, the posterior
           a stop-gradient target (seed 004). We pick eq. (29)'s free weights as
@@ -181,6 +195,7 @@ class PlaNet(nn.Module):
           ``KL_1 + beta * mean_{d=2..D} KL_d``: the one-step term keeps the weight it has in the
           ELBO (with ``beta_d = 1`` for all d, the 1/D average would shrink the only term that
           regularises the posterior to 1/D of its ELBO weight), and D = 1 is the plain ELBO.
+          ``beta = 0`` turns the KL part off (reward overshooting alone).
         * The RNN has no stochastic state and no KL; its open-loop step (zeros in place of the
           observation) is trained by observation overshooting (seed 004's ``L_OS-MSE``) over
           d = 1..D, with D = max(overshooting, 1).
@@ -193,20 +208,30 @@ class PlaNet(nn.Module):
         recon = reconstruction_loss(self.decode(features), obs)
         rew = reward_loss(self.predict_reward(features), rewards)
         metrics = {}
+        total = recon + cfg.reward_scale * rew
+        # The open-loop priors d = 1..D, rolled once and shared by the overshooting terms.
+        over_priors = (list(overshooting_priors(self.dynamics, posteriors, actions, D))
+                       if D >= 2 else None)
         if self.dynamics.stoch_size:
             kl = kl_loss(posteriors, priors, cfg.free_nats)
             metrics["kl"] = kl.item()
-            if D >= 2:
+            if D >= 2 and beta:
                 betas = [0.0] + [beta * D / (D - 1)] * (D - 1)
                 over = latent_overshooting(self.dynamics, posteriors, actions, D, betas,
-                                           cfg.free_nats)
+                                           cfg.free_nats, priors=over_priors)
                 metrics["overshooting"] = over.item()
                 kl = kl + over
         else:
             kl = observation_overshooting(self.dynamics, self.decode, posteriors, actions, obs,
-                                          max(D, 1))
+                                          max(D, 1), priors=over_priors)
             metrics["open_loop_recon"] = kl.item()
-        total = recon + rew + kl
+        total = total + kl
+        if D >= 2 and cfg.overshooting_reward:
+            over_rew = observation_overshooting(self.dynamics, self.predict_reward, posteriors,
+                                                actions, rewards, D, event_dims=0,
+                                                priors=over_priors)
+            metrics["reward_overshooting"] = over_rew.item()
+            total = total + cfg.overshooting_reward * over_rew
         metrics = {"loss": total.item(), "recon": recon.item(), "reward_loss": rew.item(),
                    **metrics}
         return total, metrics, posteriors

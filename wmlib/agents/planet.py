@@ -504,8 +504,9 @@ def curve(history: History) -> dict:
             "eval": [[int(a), round(b, 1), round(c, 1)] for a, b, c in evals]}
 
 
-def record_run(agent: PlaNetAgent, name: str, notes: str = "") -> Path:
-    """Write the run's learning curve and numbers to ``results/<name>.json`` with the log."""
+def record_run(agent: PlaNetAgent, name: str, notes: str = "", extra: dict | None = None) -> Path:
+    """Write the run's learning curve and numbers to ``results/<name>.json`` with the log
+    (``extra``: more measured values, e.g. a final evaluation over several episodes)."""
     from wmlib import results
 
     h = agent.history
@@ -524,7 +525,7 @@ def record_run(agent: PlaNetAgent, name: str, notes: str = "") -> Path:
                                      3) if "train_s" in h else None,
               "mean_collect_s_per_episode": round(float(np.mean(h["collect_s"][1])), 1)
               if "collect_s" in h else None,
-              "torch_threads": torch.get_num_threads()}
+              "torch_threads": torch.get_num_threads(), **(extra or {})}
     notes = notes or ("Published PlaNet (Hafner et al. 2019, Table 1): 821 on cartpole-swingup "
                       "after 1000 episodes; about 300 at 100k environment steps (CURL/DrQ "
                       "papers). Cited, not ours.")

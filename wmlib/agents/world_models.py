@@ -242,31 +242,25 @@ def run_policy(env, policy, seed: int, max_steps: int | None = None,
 
     Returns ``return``, ``steps`` and, with ``frames=True``, the episode in replay alignment:
     ``obs`` (T+1 frames), ``action`` and ``reward`` (entry t led to / came with ``obs[t]``).
+    A thin wrapper of `wmlib.rollout.run_episode`.
     """
+    from wmlib.rollout import run_episode
+
     if hasattr(policy, "reset"):
         policy.reset()
-    obs, _ = env.reset(seed=seed)
     env.action_space.seed(seed)
-    total, steps, since_tile = 0.0, 0, 0
-    seen = [obs] if frames else None
-    actions, rewards = [np.zeros(env.action_space.shape, np.float32)], [0.0]
-    while True:
-        action = policy(obs)
-        obs, reward, terminated, truncated, _ = env.step(action)
-        total += reward
-        steps += 1
+    since_tile = 0
+
+    def no_new_tile(reward: float) -> bool:
+        nonlocal since_tile
         since_tile = 0 if reward > 0 else since_tile + 1
-        if seen is not None:
-            seen.append(obs)
-            actions.append(np.asarray(action, np.float32))
-            rewards.append(reward)
-        if (terminated or truncated or (max_steps and steps >= max_steps)
-                or (patience and since_tile >= patience)):
-            break
-    out = {"return": float(total), "steps": steps, "terminated": bool(terminated)}
-    if seen is not None:
-        out.update(obs=np.stack(seen), action=np.stack(actions),
-                   reward=np.asarray(rewards, np.float32))
+        return bool(patience) and since_tile >= patience
+
+    episode, info = run_episode(env, policy, seed=seed, max_steps=max_steps, stop=no_new_tile,
+                                keep_obs=frames)
+    out = {"return": info["return"], "steps": info["steps"], "terminated": info["terminated"]}
+    if frames:
+        out.update(episode)
     return out
 
 
@@ -437,17 +431,26 @@ def train_vae(cfg: WorldModelsConfig, run_dir, progress: bool = True) -> tuple[V
         opt.step()
         return {k: v.item() for k, v in out.items()}
 
+    history = _train_stage(
+        run, "vae", update, total, _vae_config(cfg), {"vae": vae, "optim": opt}, "V (VAE)",
+        progress, lambda h, s: (f"V: {total} steps of batch {cfg.vae_batch} on {total_frames} "
+                                f"frames, {s:.0f} s, last loss {h.last('loss'):.1f} (recon "
+                                f"{h.last('recon'):.1f}, kl {h.last('kl'):.1f})"))
+    return vae.eval(), history
+
+
+def _train_stage(run, name: str, update, total: int, config: dict, modules: dict, desc: str,
+                 progress: bool, summary) -> History:
+    """A resumable stage through `train_loop` (checkpoint in ``run.dir / name``), timed and
+    logged with ``summary(history, seconds)`` unless it only reloaded a finished stage."""
     start = time.time()
-    history = train_loop(update, total, config=_vae_config(cfg),
-                         modules={"vae": vae, "optim": opt}, run_dir=run.dir / "vae",
-                         save_every=max(50, total // 10), desc="V (VAE)", progress=progress)
+    history = train_loop(update, total, config=config, modules=modules, run_dir=run.dir / name,
+                         save_every=max(50, total // 10), desc=desc, progress=progress)
     seconds = time.time() - start
     if seconds > 5:
-        run.add_time("vae", seconds)
-        run.log(f"V: {total} steps of batch {cfg.vae_batch} on {total_frames} frames, "
-                f"{seconds:.0f} s, last loss {history.last('loss'):.1f} "
-                f"(recon {history.last('recon'):.1f}, kl {history.last('kl'):.1f})")
-    return vae.eval(), history
+        run.add_time(name, seconds)
+        run.log(summary(history, seconds))
+    return history
 
 
 def load_vae(cfg: WorldModelsConfig, run_dir) -> VAE:
@@ -562,17 +565,12 @@ def train_mdnrnn(cfg: WorldModelsConfig, run_dir, series: dict | None = None,
         opt.step()
         return {k: v.item() for k, v in out.items()}
 
-    start = time.time()
-    history = train_loop(update, cfg.rnn_steps, config=_rnn_config(cfg),
-                         modules={"mdnrnn": m, "optim": opt}, run_dir=run.dir / "mdnrnn",
-                         save_every=max(50, cfg.rnn_steps // 10), desc="M (MDN-RNN)",
-                         progress=progress)
-    seconds = time.time() - start
-    if seconds > 5:
-        run.add_time("mdnrnn", seconds)
-        run.log(f"M: {cfg.rnn_steps} steps of {cfg.rnn_batch} x {cfg.rnn_seq_len}, "
-                f"{seconds:.0f} s, last nll {history.last('nll'):.3f}, "
-                f"reward mse {history.last('reward'):.3f}")
+    history = _train_stage(
+        run, "mdnrnn", update, cfg.rnn_steps, _rnn_config(cfg), {"mdnrnn": m, "optim": opt},
+        "M (MDN-RNN)", progress,
+        lambda h, s: (f"M: {cfg.rnn_steps} steps of {cfg.rnn_batch} x {cfg.rnn_seq_len}, "
+                      f"{s:.0f} s, last nll {h.last('nll'):.3f}, reward mse "
+                      f"{h.last('reward'):.3f}"))
     return m.eval(), history
 
 

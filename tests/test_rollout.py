@@ -41,3 +41,13 @@ def test_max_steps_stop_and_keep_obs():
                                 stop=lambda r: r < 0, keep_obs=False)
     assert info["steps"] == 3 and info["return"] == 1.0
     assert "obs" not in episode and len(episode["reward"]) == 4
+
+
+def test_a_seeded_random_policy_replays_the_same_actions():
+    from wmlib.rollout import random_policy
+
+    env = Counter()
+    first = run_episode(env, random_policy(env, seed=3), seed=0)[0]["action"]
+    run_episode(env, random_policy(env), seed=0)  # advances the action space's generator
+    again = run_episode(env, random_policy(env, seed=3), seed=0)[0]["action"]
+    np.testing.assert_array_equal(first, again)

@@ -56,6 +56,10 @@ def run_episode(env, act: Callable[[np.ndarray], np.ndarray], seed: int | None =
     return episode, info
 
 
-def random_policy(env) -> Callable[[np.ndarray], np.ndarray]:
-    """Uniform random actions from the environment's action space."""
+def random_policy(env, seed: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """Uniform random actions from the environment's action space. With ``seed`` the action
+    space's own generator is seeded (``env.reset(seed=...)`` does not seed it), so the same
+    ``seed`` replays the same actions."""
+    if seed is not None:
+        env.action_space.seed(seed)
     return lambda obs: env.action_space.sample()

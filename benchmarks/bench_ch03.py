@@ -48,7 +48,8 @@ def bench(profile: str, device: str, repeats: int) -> None:
     t_plan = time_per_call(lambda: model.plan(state, gen), repeats)
     rounds = t_update * cfg.collect_interval + t_plan * 125
     print(f"[{profile:5}] {device:4} update (B={B} x L={T}, depth {cfg.depth}, belief "
-          f"{cfg.deter_size}, bf16={cfg.bf16}): {t_update * 1000:8.1f} ms | CEM (H={cfg.horizon}, "
+          f"{cfg.deter_size}, overshooting D={cfg.overshooting}, bf16={cfg.bf16}): "
+          f"{t_update * 1000:8.1f} ms | CEM (H={cfg.horizon}, "
           f"J={cfg.candidates}, K={cfg.top_k}, I={cfg.iterations}): {t_plan * 1000:7.1f} ms per "
           f"action | one round of Algorithm 1 (C={cfg.collect_interval} updates + 125 planned "
           f"actions, without the simulator): {rounds:6.0f} s", flush=True)

@@ -542,11 +542,12 @@ viz.show_video([np.concatenate([f, r], 2) for f, r in zip(frames, recons)], fps=
 # | quick | depth 8, belief 100, state 20; reward scale 100, free nats 1, reward overshooting D = 12 | 5 seed + 50 episodes, C = 50 updates of 16 x 32 (about 29 min on 2 CPU cores) | 12, 200, 20, 5 | returns above 200 after about 15 episodes; `results/ch03_planet_quick.json` |
 # | full | PlaNet: depth 32, belief 200, state 30 | 5 seed + 1000 episodes, C = 100 updates of 50 x 50 | 12, 1000, 100, 10 | the paper's setting: 821 after 1000 episodes in the paper |
 #
-# The `full` profile is meant for a GPU: on this book's 2-core CPU one update of 50 x 50 takes
-# several seconds and one planning step about a second, so one round of Algorithm 1 (100
-# updates and 125 planned decisions) takes on the order of 10 minutes, and 1000 episodes about
-# a week; the paper reports 10-20 hours per task on one V100. The measured throughput of every
-# profile is printed by `python benchmarks/bench_ch03.py`.
+# The `full` profile is meant for a GPU: on this book's 2-core CPU one update of 50 x 50 took
+# 14 s and one planning step 1.4 s (`python benchmarks/bench_ch03.py`, which prints every
+# profile's figures), so one round of Algorithm 1 (100 updates and 125 planned decisions) takes
+# about 27 minutes, and 1000 episodes about three weeks; the paper reports 10-20 hours per task
+# on one V100. The same benchmark gives 0.56 s per update and 56 ms per planned action for
+# `quick`.
 
 # %%
 print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.profile}")

@@ -474,6 +474,10 @@ print(f"random policy, same seeds: {np.mean(rand_final):.1f} +- {np.std(rand_fin
 # about 238 over 10 further episodes against about 130 for random actions on the same seeds. It
 # is a long way from the paper's 821 after 1000 episodes, and it should be: PlaNet gives its
 # model 100 updates of 50 x 50 frames per episode, about 10 times what this profile affords.
+# A second seed (`results/ch03_planet_quick_seed1.json`) learned more slowly: evaluations of
+# 135-199 up to episode 25, then 190-259, and about 256 for its final model over the same 10
+# episodes; its updates ran slower on the day (0.48 s against 0.41 s), so its 50 episodes took
+# 33 minutes instead of 29. Expect that much spread between seeds.
 #
 # What made the difference at this budget was not the model's size but *where its capacity
 # goes*. An earlier version of this profile, with the ELBO as written (reward weight 1, 3 free

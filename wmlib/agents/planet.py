@@ -428,7 +428,6 @@ class PlaNetAgent:
             for i in range(len(self.replay), cfg.seed_episodes):
                 _, info = self.collect(None, seed=self.seed * 100_000 + i)
                 self.log(f"seed episode {i}: return {info['return']:.1f}", echo)
-        base_steps = sum(len(ep["reward"]) - 1 for ep in self.replay.episodes[:cfg.seed_episodes])
 
         def round_(step: int) -> dict:
             t0 = time.time()
@@ -445,9 +444,8 @@ class PlaNetAgent:
             self.model.train()
             t2 = time.time()
             metrics["return"] = info["return"]
-            steps_now = base_steps + sum(len(ep["reward"]) - 1
-                                         for ep in self.replay.episodes[cfg.seed_episodes:])
-            metrics["env_steps"] = steps_now * repeat
+            # Transitions in the replay (each episode stores one more frame than it has steps).
+            metrics["env_steps"] = (self.replay.num_steps - len(self.replay)) * repeat
             metrics["train_s"], metrics["collect_s"] = t1 - t0, t2 - t1
             line = (f"episode {step + 1}/{total}: return {info['return']:.1f}, "
                     f"loss {metrics.get('loss', math.nan):.1f} (recon "

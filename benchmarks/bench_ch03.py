@@ -1,31 +1,22 @@
 """Chapter 3 throughput: PlaNet's model update time and latent-CEM planning time per action,
 for each profile, on the CPU and (when there is one) on the GPU. Printed, never asserted.
 
-Run: python benchmarks/bench_ch03.py [--profiles smoke quick full] [--threads N] [--repeats R]
+Run: python benchmarks/bench_ch03.py [--profiles smoke quick gpu full] [--device cuda]
+         [--threads N] [--repeats R]
+(default devices: the CPU, and CUDA when there is one).
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 
-def time_per_call(fn, repeats: int) -> float:
-    fn()  # warm up
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    start = time.time()
-    for _ in range(repeats):
-        fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return (time.time() - start) / repeats
-
-
 def bench(profile: str, device: str, repeats: int) -> None:
+    from wmlib import devices
     from wmlib.agents.planet import CONFIGS, PlaNet
+    from wmlib.bench import time_per_call
 
     cfg = CONFIGS[profile]
     torch.manual_seed(0)
@@ -43,9 +34,10 @@ def bench(profile: str, device: str, repeats: int) -> None:
         optim.step()
 
     state = model.dynamics.initial(1)
-    gen = torch.Generator(device).manual_seed(0)
-    t_update = time_per_call(update, repeats)
-    t_plan = time_per_call(lambda: model.plan(state, gen), repeats)
+    gen = devices.generator(device, 0)
+    dev = torch.device(device)
+    t_update = time_per_call(update, repeats, dev)
+    t_plan = time_per_call(lambda: model.plan(state, gen), repeats, dev)
     rounds = t_update * cfg.collect_interval + t_plan * 125
     print(f"[{profile:5}] {device:4} update (B={B} x L={T}, depth {cfg.depth}, belief "
           f"{cfg.deter_size}, overshooting D={cfg.overshooting}, bf16={cfg.bf16}): "
@@ -59,15 +51,18 @@ def main() -> None:
     from wmlib.results import hardware
 
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--profiles", nargs="*", default=["smoke", "quick", "full"])
+    p.add_argument("--profiles", nargs="*", default=["smoke", "quick", "gpu", "full"])
+    p.add_argument("--device", nargs="*", default=None, help="default: cpu, and cuda if any")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"hardware: {hardware()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    for device in devices:
+    from wmlib.devices import resolve
+
+    names = args.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in [str(resolve(d)) for d in names]:
         for profile in args.profiles:
             bench(profile, device, args.repeats if profile != "full" or device != "cpu" else 1)
 

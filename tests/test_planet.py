@@ -9,7 +9,7 @@ from torch import nn
 
 from wmlib.agents.planet import CONFIGS, PlaNet, PlaNetAgent, PlaNetPolicy, curve
 from wmlib.models.rssm import State
-from wmlib.training import CheckpointMismatch
+from wmlib.training import CheckpointMismatch, scalars
 
 SMOKE = CONFIGS["smoke"]
 
@@ -85,11 +85,13 @@ def test_a_few_updates_reduce_the_loss():
     first = None
     for _ in range(40):
         loss, metrics, _ = model.loss(*batch)
+        metrics = scalars(metrics)
         first = first or metrics
         optim.zero_grad()
         loss.backward()
         optim.step()
     _, last, _ = model.loss(*batch)
+    last = scalars(last)
     assert last["recon"] < first["recon"] - 100
     assert last["reward_loss"] < first["reward_loss"]
     assert np.isfinite(last["loss"])
@@ -104,6 +106,7 @@ def test_overshooting_at_distance_one_equals_the_plain_loss():
     d1, _, _ = model.loss(*batch, overshooting=1)
     torch.manual_seed(3)
     d3, metrics, _ = model.loss(*batch, overshooting=3, beta=1.0)
+    metrics = scalars(metrics)
     torch.testing.assert_close(plain, d1)
     assert torch.isfinite(d3) and metrics["kl"] >= SMOKE.free_nats - 1e-5
 
@@ -115,6 +118,7 @@ def test_overshooting_keeps_the_one_step_kl_and_adds_the_mean_d_step_kl():
     obs, actions, rewards = model.prepare(synthetic_batch())
     torch.manual_seed(4)
     _, metrics, _ = model.loss(obs, actions, rewards, overshooting=3, beta=0.5)
+    metrics = scalars(metrics)
     torch.manual_seed(4)
     posteriors, priors = model.dynamics.observe(model.embed(obs), actions)
     model.decode(posteriors.features())  # draws no random numbers; keeps the order honest
@@ -132,6 +136,7 @@ def test_the_loss_weights_the_reward_term_by_reward_scale():
     batch = model.prepare(synthetic_batch())
     torch.manual_seed(5)
     one, metrics, _ = model.loss(*batch)
+    metrics = scalars(metrics)
     model.cfg = dataclasses.replace(SMOKE, reward_scale=10.0)
     torch.manual_seed(5)
     ten, _, _ = model.loss(*batch)
@@ -146,6 +151,7 @@ def test_reward_overshooting_adds_the_mean_open_loop_reward_loss():
     obs, actions, rewards = model.prepare(synthetic_batch())
     torch.manual_seed(6)
     total, metrics, _ = model.loss(obs, actions, rewards, overshooting=3)
+    metrics = scalars(metrics)
     assert "overshooting" not in metrics  # beta = 0: no latent overshooting KL
     torch.manual_seed(6)
     posteriors, priors = model.dynamics.observe(model.embed(obs), actions)
@@ -169,6 +175,7 @@ def test_the_rnn_is_trained_open_loop_by_observation_overshooting():
     torch.manual_seed(0)
     model = PlaNet(dataclasses.replace(SMOKE, kind="rnn"), action_size=1)
     loss, metrics, _ = model.loss(*model.prepare(synthetic_batch()), overshooting=2)
+    metrics = scalars(metrics)
     assert "kl" not in metrics and metrics["open_loop_recon"] > 0
     loss.backward()
     # The zeros-in open-loop step shares the GRU, which now gets gradient from the open-loop term.
@@ -264,6 +271,7 @@ def test_planet_learns_a_model_that_plans_towards_the_reward():
     data = [model.prepare(synthetic_batch(T=8, B=8, seed=s)) for s in range(8)]
     for step in range(160):
         loss, metrics, _ = model.loss(*data[step % len(data)])
+        metrics = scalars(metrics)
         optim.zero_grad()
         loss.backward()
         optim.step()

@@ -3,7 +3,8 @@
 - environment steps per second on cartpole-swingup, proprioceptive and 64x64 pixels
   (control steps, i.e. with the action repeat of 8);
 - true-simulator CEM and random-shooting planning time per action for each profile;
-- learned-model CEM planning time per action for each profile.
+- learned-model CEM planning time per action for each profile, on the session's device
+  (``--device``).
 """
 
 from __future__ import annotations
@@ -25,21 +26,31 @@ def steps_per_second(env, seconds: float = 3.0) -> float:
     return n / (time.time() - start)
 
 
-def time_per_call(fn, repeats: int = 3) -> float:
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (GPU kernels run asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_per_call(fn, repeats: int = 3, device: torch.device | None = None) -> float:
     fn()  # warm up
+    device = device or torch.device("cpu")
+    synchronize(device)
     start = time.time()
     for _ in range(repeats):
         fn()
+    synchronize(device)
     return (time.time() - start) / repeats
 
 
-def main(profiles=("smoke", "quick", "full")) -> None:
-    from wmlib import envs
+def main(profiles=("smoke", "quick", "gpu", "full"), device=None) -> None:
+    from wmlib import devices, envs
     from wmlib.agents.mpc import CONFIGS, cem_policy, true_sim_policy
     from wmlib.models.mlp_dynamics import MLPDynamics
     from wmlib.results import hardware
 
-    print(f"hardware: {hardware()}; torch threads {torch.get_num_threads()}")
+    device = devices.resolve(device)
+    print(f"hardware: {hardware()}; torch threads {torch.get_num_threads()}; device {device}")
     for pixels in (False, True):
         env = envs.make("dmc:cartpole-swingup", pixels=pixels)
         sps = steps_per_second(env)
@@ -55,12 +66,12 @@ def main(profiles=("smoke", "quick", "full")) -> None:
             t = time_per_call(lambda act=act: act(obs), repeats=2)
             print(f"[{profile:5}] true-sim {planner:8}: {t * 1000:8.1f} ms per action "
                   f"({t * 1000 / 8:6.1f} ms per environment step at action repeat 8)")
-        model = MLPDynamics(obs.shape[0], 1, cfg.hidden)
-        act = cem_policy(lambda o, m=model: lambda a: m.returns(torch.as_tensor(o), a), cfg, 1,
-                         candidates=cfg.model_candidates, top_k=cfg.model_top_k,
-                         iterations=cfg.model_iterations_cem)
-        t = time_per_call(lambda act=act: act(np.asarray(obs, np.float32)))
-        print(f"[{profile:5}] learned-model cem: {t * 1000:8.1f} ms per action")
+        model = MLPDynamics(obs.shape[0], 1, cfg.hidden).to(device)
+        act = cem_policy(lambda o, m=model: lambda a: m.returns(devices.to_device(o, device), a),
+                         cfg, 1, device=device, candidates=cfg.model_candidates,
+                         top_k=cfg.model_top_k, iterations=cfg.model_iterations_cem)
+        t = time_per_call(lambda act=act: act(np.asarray(obs, np.float32)), device=device)
+        print(f"[{profile:5}] learned-model cem on {device}: {t * 1000:8.1f} ms per action")
 
 
 if __name__ == "__main__":

@@ -10,16 +10,27 @@ import os
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = ROOT / "chapters"
+from wmlib.paths import checkout
+
+ROOT = checkout(Path(__file__).resolve().parent) or checkout()
 
 
 def chapter_notebooks() -> list[Path]:
-    return sorted(p for p in CHAPTERS.glob("*/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    """The chapters of the book's checkout (the one holding wmlib, else the working
+    directory's); a clear error when wmlib is installed without a checkout."""
+    if ROOT is None:
+        raise FileNotFoundError(
+            "No checkout of the book here: `build` executes the chapters of a checkout. Clone "
+            "https://github.com/world-models-book/world-models-book and run it inside, or pass "
+            "paths to .ipynb files.")
+    return sorted(p for p in (ROOT / "chapters").glob("*/*.ipynb")
+                  if ".ipynb_checkpoints" not in p.parts)
 
 
 def resolve(chapters: list[str]) -> list[Path]:
     """Chapter numbers ("1"), folder names or notebook paths -> notebook paths."""
+    if chapters and all(Path(c).suffix == ".ipynb" and Path(c).exists() for c in chapters):
+        return [Path(c).resolve() for c in chapters]
     known = chapter_notebooks()
     if not chapters:
         return known
@@ -61,8 +72,9 @@ def build(chapters: list[str], profile: str = "smoke", out: str | Path = "build"
             target = out / nb_path.name
             nbformat.write(nb, target)
             written.append(target)
-            print(f"{nb_path.relative_to(ROOT) if nb_path.is_relative_to(ROOT) else nb_path} "
-                  f"-> {target} ({profile}, {time.time() - start:.0f} s)")
+            shown = (nb_path.relative_to(ROOT) if ROOT and nb_path.is_relative_to(ROOT)
+                     else nb_path.name)
+            print(f"{shown} -> {target} ({profile}, {time.time() - start:.0f} s)")
     finally:
         if old is None:
             os.environ.pop("WMLIB_PROFILE", None)

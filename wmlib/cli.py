@@ -7,6 +7,10 @@ Commands:
   train planet             chapter 3: train PlaNet headless (checkpoints, resume)
   world-models             chapter 2: the World Models pipeline on CarRacing (resumes)
   bench                    environment and planning throughput for each profile
+
+Every command takes ``--device`` (cpu, cuda, cuda:N; default: $WMLIB_DEVICE, else CUDA when
+available, else the CPU) and ``--profile`` (smoke, quick, gpu, full; default: gpu on a GPU,
+quick otherwise).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ def cmd_info(args) -> int:
     import torch
 
     from wmlib import __version__
-    from wmlib.profiles import current_profile, default_device
+    from wmlib.devices import default_device
+    from wmlib.profiles import current_profile
     from wmlib.render import RenderingError, check_rendering, ensure_backend
 
     print(f"wmlib        {__version__}")
@@ -67,7 +72,7 @@ def cmd_build(args) -> int:
 def cmd_bench(args) -> int:
     from wmlib.bench import main as bench
 
-    bench(profiles=args.profiles)
+    bench(profiles=args.profiles, device=args.device)
     return 0
 
 
@@ -81,7 +86,8 @@ def cmd_train(args) -> int:
 
         overrides = {"kind": args.kind} if args.kind else {}
         agent = train(args.profile, run_dir=args.run_dir, seed=args.seed, env_id=args.env,
-                      episodes=args.episodes, progress=not args.no_progress, **overrides)
+                      episodes=args.episodes, progress=not args.no_progress,
+                      device=args.device, **overrides)
         if args.record:
             print(f"recorded in {record_run(agent, args.record)}")
     return 0
@@ -92,7 +98,7 @@ def cmd_world_models(args) -> int:
 
     overrides = {"workers": args.workers} if args.workers else {}
     summary = run(args.profile, run_dir=args.run_dir, record=not args.no_record,
-                  progress=not args.no_progress, **overrides)
+                  progress=not args.no_progress, device=args.device, **overrides)
     for k in ("real_zh", "real_z", "dream_zh", "random"):
         print(f"{k:9} {summary[k + '_mean']:7.1f} +- {summary[k + '_std']:.1f} "
               f"over {summary['eval_episodes']} tracks")
@@ -102,27 +108,35 @@ def cmd_world_models(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m wmlib", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--device", default=None,
+                        help="cpu, cuda or cuda:N (default: $WMLIB_DEVICE, else CUDA when "
+                             "available, else cpu)")
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("info", help="check the installation")
+
+    def add(name, **kw):
+        return sub.add_parser(name, parents=[common], **kw)
+
+    s = add("info", help="check the installation")
     s.add_argument("--profile", default=None)
     s.set_defaults(fn=cmd_info)
-    s = sub.add_parser("mpc", help="chapter 1: MPC with the true simulator")
+    s = add("mpc", help="chapter 1: MPC with the true simulator (which runs on the CPU)")
     s.add_argument("--planner", choices=["cem", "shooting"], default="cem")
-    s.add_argument("--profile", default=None, help="smoke, quick or full (default: auto)")
+    s.add_argument("--profile", default=None, help="smoke, quick, gpu or full (default: auto)")
     s.add_argument("--episodes", type=int, default=None)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--name", default=None, help="results/<name>.json (default from planner)")
     s.set_defaults(fn=cmd_mpc)
-    s = sub.add_parser("build", help="execute chapter notebooks into build/")
+    s = add("build", help="execute chapter notebooks into build/")
     s.add_argument("chapters", nargs="*", help="notebook paths or chapter numbers (default: all)")
     s.add_argument("--profile", default="smoke")
     s.add_argument("--out", default="build")
     s.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     s.set_defaults(fn=cmd_build)
-    s = sub.add_parser("train", help="train an agent headless (chapter 3: planet)")
+    s = add("train", help="train an agent headless (chapter 3: planet)")
     s.add_argument("agent", choices=["planet"])
     s.add_argument("--env", default=None, help="environment id (default: the config's)")
-    s.add_argument("--profile", default=None, help="smoke, quick or full (default: auto)")
+    s.add_argument("--profile", default=None, help="smoke, quick, gpu or full (default: auto)")
     s.add_argument("--run-dir", default="runs/planet", help="checkpoint, replay and log")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--episodes", type=int, default=None, help="collected episodes (after seed)")
@@ -131,25 +145,29 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--record", default=None, help="write results/<RECORD>.json at the end")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(fn=cmd_train)
-    s = sub.add_parser("world-models", help="chapter 2: rollouts, V, M, C (real and dream), "
-                       "evaluation; resumes from --run-dir")
-    s.add_argument("--profile", default=None, help="smoke, quick or full (default: auto)")
+    s = add("world-models", help="chapter 2: rollouts, V, M, C (real and dream), "
+            "evaluation; resumes from --run-dir")
+    s.add_argument("--profile", default=None, help="smoke, quick, gpu or full (default: auto)")
     s.add_argument("--run-dir", default=None, help="default: runs/ch02_<profile>")
     s.add_argument("--workers", type=int, default=0, help="processes (0: the profile's)")
     s.add_argument("--no-record", action="store_true", help="do not write results/")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(fn=cmd_world_models)
-    s = sub.add_parser("bench", help="print throughput figures")
-    s.add_argument("--profiles", nargs="*", default=["smoke", "quick", "full"])
+    s = add("bench", help="print throughput figures")
+    s.add_argument("--profiles", nargs="*", default=["smoke", "quick", "gpu", "full"])
     s.set_defaults(fn=cmd_bench)
     args = p.parse_args(argv)
+    from wmlib.devices import DeviceError, choose
     from wmlib.profiles import ProfileError, check_profile
 
     try:
         if getattr(args, "profile", None):
             check_profile(args.profile)
+        for name in getattr(args, "profiles", None) or ():
+            check_profile(name)
+        args.device = choose(args.device)  # the session's device for every module
         return args.fn(args)
-    except ProfileError as e:
+    except (ProfileError, DeviceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

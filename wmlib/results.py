@@ -2,6 +2,8 @@
 
 :func:`record` writes ``results/<name>.json`` with the values and their profile, hardware,
 seed, git commit, wall time and date, beside ``results/<name>.log`` (the run log).
+``results/`` is `wmlib.paths.results_dir`: the checkout's in a checkout, else under the working
+directory (or ``$WMLIB_RESULTS``), never inside the installed package.
 """
 
 from __future__ import annotations
@@ -14,9 +16,6 @@ import subprocess
 from pathlib import Path
 
 import torch
-
-RESULTS_DIR = Path(os.environ.get("WMLIB_RESULTS", Path(__file__).resolve().parent.parent
-                                  / "results"))
 
 
 def git_commit() -> str:
@@ -46,12 +45,20 @@ def hardware() -> str:
 
 
 def record(name: str, values: dict, *, profile: str, seed: int, wall_time_s: float,
-           log: str = "", notes: str = "", directory: str | Path | None = None) -> Path:
+           log: str = "", notes: str = "", directory: str | Path | None = None,
+           device: str | None = None) -> Path:
     """Write ``values`` with their provenance to ``<directory>/<name>.json`` and the log."""
-    directory = Path(directory) if directory else RESULTS_DIR
+    from wmlib.paths import results_dir
+
+    directory = Path(directory) if directory else results_dir()
     directory.mkdir(parents=True, exist_ok=True)
+    from wmlib import __version__
+    from wmlib.devices import default_device
+
     entry = {"name": name, "values": values, "profile": profile, "seed": seed,
+             "device": str(device or default_device()),
              "wall_time_s": round(wall_time_s, 1), "hardware": hardware(),
+             "wmlib": __version__,
              "commit": git_commit(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
              "torch": torch.__version__, "notes": notes, "log": f"{name}.log"}
     path = directory / f"{name}.json"

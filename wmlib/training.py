@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +67,14 @@ class History:
         return plot_curves(self, *keys, ax=ax, smooth=smooth, **kw)
 
 
+def scalars(metrics: dict) -> dict[str, float]:
+    """Metrics as floats; tensors are read together, with one device sync for all of them."""
+    keys = [k for k, v in metrics.items() if isinstance(v, torch.Tensor)]
+    values = torch.stack([metrics[k].detach().float() for k in keys]).tolist() if keys else []
+    floats = dict(zip(keys, values))
+    return {k: floats[k] if k in floats else float(v) for k, v in metrics.items()}
+
+
 def config_dict(config) -> dict:
     return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
 
@@ -93,8 +102,14 @@ def save_checkpoint(path: str | Path, config, step: int, modules: dict,
 
 
 def load_checkpoint(path: str | Path, config, modules: dict, history: History | None = None,
-                    map_location=None) -> dict:
-    """Load a checkpoint into ``modules``; refuse one saved under another configuration."""
+                    map_location="cpu") -> dict:
+    """Load a checkpoint into ``modules``; refuse one saved under another configuration.
+
+    The tensors are read onto ``map_location`` (the CPU by default) and then copied into the
+    modules wherever they live (``load_state_dict`` keeps each parameter's device, and an
+    optimiser moves its state to its parameters' device): a run saved on a GPU resumes on a CPU
+    and the reverse.
+    """
     state = torch.load(Path(path), map_location=map_location, weights_only=False)
     if state["fingerprint"] != fingerprint(config):
         ours, theirs = config_dict(config), state["config"]
@@ -117,12 +132,14 @@ def load_checkpoint(path: str | Path, config, modules: dict, history: History | 
 def train_loop(update: Callable[[int], dict], total: int, *, config, modules: dict,
                history: History | None = None, run_dir: str | Path | None = None,
                save_every: int = 100, desc: str = "training", progress: bool = True,
-               start: int = 0) -> History:
+               start: int = 0, budget_s: float | None = None) -> History:
     """Call ``update(step)`` for steps ``0..total-1``, log, checkpoint, resume, survive Ctrl-C.
 
     ``modules`` maps names to objects with ``state_dict``/``load_state_dict`` (networks,
     optimisers). With ``run_dir``, the loop resumes from ``run_dir/checkpoint.pt``; without,
-    it counts from ``start`` (to continue a run held in memory).
+    it counts from ``start`` (to continue a run held in memory). With ``budget_s``, the loop
+    stops (and checkpoints) after the first step that ends more than ``budget_s`` seconds after
+    it began, so that a run fits a session; a rerun continues from there.
     """
     history = history if history is not None else History()
     ckpt = Path(run_dir) / "checkpoint.pt" if run_dir else None
@@ -130,6 +147,7 @@ def train_loop(update: Callable[[int], dict], total: int, *, config, modules: di
         start = load_checkpoint(ckpt, config, modules, history)["step"]
     bar = tqdm(range(start, total), desc=desc, initial=start, total=total, disable=not progress)
     step = start
+    began = time.time()
     try:
         for step in bar:
             metrics = update(step)
@@ -137,7 +155,13 @@ def train_loop(update: Callable[[int], dict], total: int, *, config, modules: di
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(metrics.items())[:4]})
             if ckpt is not None and (step + 1) % save_every == 0:
                 save_checkpoint(ckpt, config, step + 1, modules, history)
-        step = total
+            if budget_s is not None and time.time() - began > budget_s and step + 1 < total:
+                step += 1
+                print(f"Time budget of {budget_s / 60:.0f} min reached after {step} of {total} "
+                      "steps" + ("; run again to continue." if ckpt else "."))
+                break
+        else:
+            step = total
     except KeyboardInterrupt:
         print(f"Interrupted at step {step}: saving what was learned so far"
               + (f" to {ckpt}; run again to resume." if ckpt else "."))

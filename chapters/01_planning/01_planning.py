@@ -59,7 +59,7 @@ import numpy as np
 import torch
 
 import wmlib
-from wmlib import envs, viz
+from wmlib import devices, envs, viz
 from wmlib.agents import mpc
 from wmlib.planners import cem_plan, random_shooting
 from wmlib.rollout import random_policy, run_episode
@@ -294,13 +294,15 @@ plt.show()
 
 # %%
 test_episode, _ = run_episode(env, random_policy(env), seed=5000, max_steps=cfg.max_steps)
-obs_t = torch.as_tensor(test_episode["obs"], dtype=torch.float32)
-act_t = torch.as_tensor(test_episode["action"], dtype=torch.float32)
+obs_t = devices.to_device(test_episode["obs"], agent.device, torch.float32)
+act_t = devices.to_device(test_episode["action"], agent.device, torch.float32)
 H = min(cfg.error_horizon, len(obs_t) - 2)
-starts = torch.arange(0, len(obs_t) - H - 1)
-pred, _ = agent.model.rollout(obs_t[starts], torch.stack([act_t[s + 1:s + 1 + H] for s in starts]))
+starts = range(0, len(obs_t) - H - 1)
+pred, _ = agent.model.rollout(obs_t[list(starts)],
+                              torch.stack([act_t[s + 1:s + 1 + H] for s in starts]))
 real = torch.stack([obs_t[s + 1:s + 1 + H] for s in starts])
-error = (pred - real).pow(2).mean(-1).sqrt().mean(0)
+error = (pred - real).pow(2).mean(-1).sqrt().mean(0).cpu()
+pred, real = pred.cpu(), real.cpu()
 fig, ax = plt.subplots(1, 2, figsize=(10, 3.2))
 ax[0].semilogy(np.arange(1, H + 1), error.numpy(), "o-")
 ax[0].set_xlabel("steps predicted open-loop")
@@ -322,7 +324,7 @@ plt.show()
 # %%
 model_returns = []
 for it in range(cfg.model_iterations):
-    episode, info = run_episode(env, agent.policy(torch.Generator().manual_seed(it)),
+    episode, info = run_episode(env, agent.policy(devices.generator(agent.device, it)),
                                 seed=2000 + it, max_steps=cfg.max_steps, progress=f"round {it}")
     agent.replay.add(episode)
     model_returns.append(info["return"])

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from wmlib import devices
 from wmlib.models.mlp_dynamics import MLPDynamics
 from wmlib.planners import cem_plan, random_shooting
 from wmlib.replay import Replay
-from wmlib.training import History, train_loop
+from wmlib.training import History, scalars, train_loop
 
 
 @dataclass(frozen=True)
@@ -55,47 +56,60 @@ CONFIGS = {
                        eval_episodes=2, sweep_horizons=(1, 4, 8, 12),
                        sweep_candidates=(10, 100, 1000), seed_episodes=5, model_iterations=4,
                        train_steps=400),
+    # The true simulator runs on the CPU whatever the device (a GPU does not speed it up), so
+    # the one-hour profile is quick's planner with the learned model trained longer.
+    "gpu": MPCConfig(candidates=200, top_k=20, iterations=5, shooting_candidates=1000,
+                     eval_episodes=2, sweep_horizons=(1, 4, 8, 12),
+                     sweep_candidates=(10, 100, 1000), seed_episodes=5, model_iterations=8,
+                     train_steps=1000),
     "full": MPCConfig(),
 }
 
 
 def cem_policy(objective_from_obs, cfg: MPCConfig, action_dim: int, generator=None,
-               **overrides):
-    """obs -> a_t: plan with CEM through ``objective_from_obs(obs)`` and return mu_t."""
+               device=None, **overrides):
+    """obs -> a_t: plan with CEM through ``objective_from_obs(obs)`` and return mu_t.
+
+    The candidates are drawn on ``device`` (the objective's; the CPU by default)."""
     kw = dict(horizon=cfg.horizon, candidates=cfg.candidates, top_k=cfg.top_k,
               iterations=cfg.iterations) | overrides
 
     def act(obs):
         return cem_plan(objective_from_obs(obs), action_dim=action_dim, generator=generator,
-                        **kw).numpy()
+                        device=device, **kw).cpu().numpy()
     return act
 
 
 def shooting_policy(objective_from_obs, cfg: MPCConfig, action_dim: int, generator=None,
-                    **overrides):
+                    device=None, **overrides):
     """obs -> a_t: the first action of the best of J uniformly random sequences."""
     kw = dict(horizon=cfg.horizon, candidates=cfg.shooting_candidates) | overrides
 
     def act(obs):
         return random_shooting(objective_from_obs(obs), action_dim=action_dim,
-                               generator=generator, **kw).numpy()
+                               generator=generator, device=device, **kw).cpu().numpy()
     return act
 
 
-def transitions(batch: dict[str, np.ndarray]):
-    """Replay chunks of length 2 -> (s_t, a_t, s_{t+1}, r_{t+1}) tensors."""
-    obs = torch.as_tensor(batch["obs"], dtype=torch.float32)
-    action = torch.as_tensor(batch["action"], dtype=torch.float32)
-    reward = torch.as_tensor(batch["reward"], dtype=torch.float32)
+def transitions(batch: dict[str, np.ndarray], device=None):
+    """Replay chunks of length 2 -> (s_t, a_t, s_{t+1}, r_{t+1}) tensors on ``device``."""
+    dev = devices.resolve(device)
+    obs = devices.to_device(batch["obs"], dev, torch.float32)
+    action = devices.to_device(batch["action"], dev, torch.float32)
+    reward = devices.to_device(batch["reward"], dev, torch.float32)
     return obs[:, 0], action[:, 1], obs[:, 1], reward[:, 1]
 
 
 class LearnedModelAgent:
-    """The MPC loop of seed 001 with a learned model: train M on D, plan with CEM, add data."""
+    """The MPC loop with a learned model (Vitay's lecture, "Planning with learned world
+    models"): train M on D, plan with CEM, add data. Model and planner run on ``device``
+    (default: the session's)."""
 
-    def __init__(self, cfg: MPCConfig, obs_dim: int, action_dim: int, seed: int = 0):
+    def __init__(self, cfg: MPCConfig, obs_dim: int, action_dim: int, seed: int = 0,
+                 device=None):
         self.cfg = cfg
-        self.model = MLPDynamics(obs_dim, action_dim, cfg.hidden)
+        self.device = devices.resolve(device)
+        self.model = MLPDynamics(obs_dim, action_dim, cfg.hidden).to(self.device)
         self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.replay = Replay(seed=seed)
         self.history = History()
@@ -103,15 +117,16 @@ class LearnedModelAgent:
 
     def train(self, steps: int, progress: bool = True) -> History:
         """``steps`` gradient steps on transitions sampled from the replay."""
-        obs, _, next_obs, _ = transitions(self.replay.sample(4096, 2))
+        obs, _, next_obs, _ = transitions(self.replay.sample(4096, 2), self.device)
         self.model.fit_normalizer(obs, next_obs)
 
         def update(step):
-            loss = self.model.loss(*transitions(self.replay.sample(self.cfg.batch_size, 2)))
+            batch = transitions(self.replay.sample(self.cfg.batch_size, 2), self.device)
+            loss = self.model.loss(*batch)
             self.optim.zero_grad()
             loss["loss"].backward()
             self.optim.step()
-            return {k: v.item() for k, v in loss.items()}
+            return scalars(loss)
 
         config = dataclasses.asdict(self.cfg)
         self.history = train_loop(update, self.updates + steps, config=config,
@@ -122,10 +137,11 @@ class LearnedModelAgent:
         return self.history
 
     def policy(self, generator=None):
+        """obs -> a_t by CEM through the learned model (``generator`` on the agent's device)."""
         cfg = self.cfg
         return cem_policy(lambda obs: lambda a: self.model.returns(
-                              torch.as_tensor(obs, dtype=torch.float32), a),
-                          cfg, self.model.action_dim, generator,
+                              devices.to_device(obs, self.device, torch.float32), a),
+                          cfg, self.model.action_dim, generator, device=self.device,
                           candidates=cfg.model_candidates, top_k=cfg.model_top_k,
                           iterations=cfg.model_iterations_cem)
 
@@ -152,7 +168,7 @@ def true_sim_policy(env, planner: str, cfg: MPCConfig, seed: int = 0, **override
 
     sim = TrueSimulator(env)
     make = {"cem": cem_policy, "shooting": shooting_policy}[planner]
-    gen = torch.Generator().manual_seed(seed)
+    gen = devices.generator("cpu", seed)  # the simulator's candidates live on the CPU
     return make(lambda obs: sim.returns, cfg, env.action_space.shape[0], gen, **overrides)
 
 

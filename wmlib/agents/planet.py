@@ -20,7 +20,6 @@ once in `PlaNet.prepare`.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from wmlib import devices
 from wmlib.models.rssm import LatentDynamics, State
 from wmlib.nets import ConvDecoder, ConvEncoder, mlp
 from wmlib.objectives import (
@@ -44,7 +44,7 @@ from wmlib.objectives import (
     reward_loss,
 )
 from wmlib.planners import cem_plan
-from wmlib.training import History
+from wmlib.training import History, scalars
 
 OBS_SHAPE = (3, 64, 64)
 
@@ -74,7 +74,8 @@ class PlaNetConfig:
     lr: float = 1e-3
     adam_eps: float = 1e-4
     grad_clip: float = 1000.0
-    bf16: bool = False                  # autocast the conv encoder/decoder to bfloat16 on CPU
+    bf16: bool = False                  # bf16 autocast of the conv encoder/decoder (CPU, and
+                                        # GPUs with bf16; float32 elsewhere)
     # Algorithm 1 (PlaNet: S = 5 seed episodes, C = 100 updates per episode, noise 0.3).
     seed_episodes: int = 5
     collect_interval: int = 100
@@ -84,6 +85,7 @@ class PlaNetConfig:
     eval_episodes: int = 1
     max_steps: int | None = None        # cut episodes short (smoke profile only)
     replay_capacity: int = 1_000_000
+    budget_s: float | None = None       # stop (checkpointed, resumable) after this wall time
     # CEM in latent space (PlaNet: H = 12, J = 1000, K = 100, I = 10).
     horizon: int = 12
     candidates: int = 1000
@@ -102,6 +104,10 @@ CONFIGS = {
                           batch_size=16, chunk_length=32, collect_interval=50, episodes=50,
                           eval_every=5, eval_episodes=2, candidates=200, top_k=20,
                           iterations=5),
+    # One Colab session on a T4-class GPU: the paper's model, batch and planner, 100 updates
+    # per episode, and a 50-minute budget on training (an estimate until measured on a GPU;
+    # the budget keeps the automatic profile inside the session whatever the GPU).
+    "gpu": PlaNetConfig(episodes=100, eval_every=10, eval_episodes=2, budget_s=50 * 60.0),
     "full": PlaNetConfig(),
 }
 
@@ -130,10 +136,7 @@ class PlaNet(nn.Module):
 
     # -- the model -----------------------------------------------------------------------
     def _autocast(self):
-        if self.cfg.bf16:
-            device = next(self.parameters()).device.type
-            return torch.autocast(device, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return devices.autocast(self._device(), self.cfg.bf16)
 
     def embed(self, obs: torch.Tensor) -> torch.Tensor:
         """Preprocessed images ``[..., 3, 64, 64]`` -> embeddings ``[..., E]`` (float32)."""
@@ -153,9 +156,9 @@ class PlaNet(nn.Module):
         """uint8 pixels (any leading dims) -> floats in [-0.5, 0.5] with 5-bit quantisation."""
         from wmlib.envs import preprocess
 
-        x = torch.as_tensor(np.asarray(obs))
+        x = devices.to_device(obs, self._device())  # uint8 over the bus, converted on the device
         _check_obs(x)
-        return preprocess(x, bits=self.cfg.bits, noise=noise).to(self._device())
+        return preprocess(x, bits=self.cfg.bits, noise=noise)
 
     def prepare(self, batch: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
         """A replay batch ``[B, T, ...]`` -> time-major ``(obs, actions, rewards)``.
@@ -165,8 +168,8 @@ class PlaNet(nn.Module):
         """
         obs = self.preprocess(batch["obs"]).transpose(0, 1)
         dev = self._device()
-        actions = torch.as_tensor(batch["action"], dtype=torch.float32, device=dev).transpose(0, 1)
-        rewards = torch.as_tensor(batch["reward"], dtype=torch.float32, device=dev).transpose(0, 1)
+        actions = devices.to_device(batch["action"], dev, torch.float32).transpose(0, 1)
+        rewards = devices.to_device(batch["reward"], dev, torch.float32).transpose(0, 1)
         return obs, actions, rewards
 
     def _device(self) -> torch.device:
@@ -176,7 +179,8 @@ class PlaNet(nn.Module):
              overshooting: int | None = None, beta: float | None = None
              ) -> tuple[torch.Tensor, dict, State]:
         """PlaNet's loss on time-major ``obs [T, B, 3, 64, 64]``, ``actions [T, B, A]``,
-        ``rewards [T, B]``. Returns ``(loss, metrics, posteriors)``.
+        ``rewards [T, B]``. Returns ``(loss, metrics, posteriors)``; the metrics are detached
+        scalar tensors (`wmlib.training.scalars` reads them with one device sync).
 
         * The negative ELBO of seed 003 eq. (16) (``eq:pwr.1``): reconstruction, plus the
           one-step KL with free nats (`wmlib.objectives.kl_loss`), plus the reward loss times
@@ -214,25 +218,25 @@ class PlaNet(nn.Module):
                        if D >= 2 else None)
         if self.dynamics.stoch_size:
             kl = kl_loss(posteriors, priors, cfg.free_nats)
-            metrics["kl"] = kl.item()
+            metrics["kl"] = kl.detach()
             if D >= 2 and beta:
                 betas = [0.0] + [beta * D / (D - 1)] * (D - 1)
                 over = latent_overshooting(self.dynamics, posteriors, actions, D, betas,
                                            cfg.free_nats, priors=over_priors)
-                metrics["overshooting"] = over.item()
+                metrics["overshooting"] = over.detach()
                 kl = kl + over
         else:
             kl = observation_overshooting(self.dynamics, self.decode, posteriors, actions, obs,
                                           max(D, 1), priors=over_priors)
-            metrics["open_loop_recon"] = kl.item()
+            metrics["open_loop_recon"] = kl.detach()
         total = total + kl
         if D >= 2 and cfg.overshooting_reward:
             over_rew = observation_overshooting(self.dynamics, self.predict_reward, posteriors,
                                                 actions, rewards, D, event_dims=0,
                                                 priors=over_priors)
-            metrics["reward_overshooting"] = over_rew.item()
+            metrics["reward_overshooting"] = over_rew.detach()
             total = total + cfg.overshooting_reward * over_rew
-        metrics = {"loss": total.item(), "recon": recon.item(), "reward_loss": rew.item(),
+        metrics = {"loss": total.detach(), "recon": recon.detach(), "reward_loss": rew.detach(),
                    **metrics}
         return total, metrics, posteriors
 
@@ -270,8 +274,7 @@ class PlaNetPolicy:
     def __init__(self, model: PlaNet, noise: float = 0.0, seed: int = 0,
                  low: float = -1.0, high: float = 1.0):
         self.model, self.noise, self.low, self.high = model, noise, low, high
-        dev = model._device()
-        self.generator = torch.Generator(dev).manual_seed(seed)
+        self.generator = devices.generator(model._device(), seed)
         self.rng = np.random.default_rng(seed)
         self.reset()
 
@@ -313,7 +316,7 @@ class PlaNetAgent:
             raise ValueError(f"PlaNet needs 64x64 pixel observations (3, 64, 64), but "
                              f"{cfg.env_id} gives {shape}; use envs.make(..., pixels=True, "
                              "size=64).")
-        self.device = torch.device(device) if device else torch.device("cpu")
+        self.device = devices.resolve(device)  # None: the session's (wmlib.setup's) device
         torch.manual_seed(seed)
         self.model = PlaNet(cfg, self.env.action_space.shape[0]).to(self.device)
         self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
@@ -371,13 +374,14 @@ class PlaNetAgent:
         loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optim.step()
-        return metrics
+        return scalars(metrics)
 
     def collect(self, policy: Callable | None, seed: int, desc: str = "collect"):
-        """One episode (random actions when ``policy`` is None) added to the replay."""
+        """One episode (random actions when ``policy`` is None) added to the replay; ``seed``
+        seeds the environment's reset and the random actions."""
         from wmlib.rollout import random_policy, run_episode
 
-        act = random_policy(self.env) if policy is None else policy
+        act = random_policy(self.env, seed=seed) if policy is None else policy
         if hasattr(act, "reset"):
             act.reset()
         episode, info = run_episode(self.env, act, seed=seed, max_steps=self.cfg.max_steps)
@@ -466,15 +470,17 @@ class PlaNetAgent:
         # With a run_dir, train_loop resumes from its checkpoint; in memory, from self.rounds.
         self.history = train_loop(round_, total, config=cfg, modules=self.modules(),
                                   history=self.history, run_dir=self.run_dir, save_every=1,
-                                  desc="PlaNet episodes", progress=progress, start=self.rounds)
+                                  desc="PlaNet episodes", progress=progress, start=self.rounds,
+                                  budget_s=cfg.budget_s)
         self.rounds = max(self.rounds, int(max(self.history["return"][0], default=-1)) + 1)
         return self.history
 
 
 def train(profile: str | None = None, run_dir: str | Path | None = None, seed: int = 0,
           env_id: str | None = None, episodes: int | None = None, progress: bool = True,
-          **overrides) -> PlaNetAgent:
-    """Train PlaNet headless in a profile (``python -m wmlib train planet``)."""
+          device=None, **overrides) -> PlaNetAgent:
+    """Train PlaNet headless in a profile (``python -m wmlib train planet``) on ``device``
+    (default: the session's, `wmlib.devices.default_device`)."""
     from wmlib.profiles import current_profile, seed_everything
 
     profile = current_profile(profile)
@@ -484,10 +490,10 @@ def train(profile: str | None = None, run_dir: str | Path | None = None, seed: i
     if overrides:
         cfg = dataclasses.replace(cfg, **overrides)
     seed_everything(seed)
-    agent = PlaNetAgent(cfg, run_dir=run_dir, seed=seed)
+    agent = PlaNetAgent(cfg, run_dir=run_dir, seed=seed, device=device)
     agent.profile = profile
-    agent.log(f"PlaNet on {cfg.env_id}, profile {profile}, seed {seed}, torch threads "
-              f"{torch.get_num_threads()}: {cfg}")
+    agent.log(f"PlaNet on {cfg.env_id}, profile {profile}, seed {seed}, device {agent.device}, "
+              f"torch threads {torch.get_num_threads()}: {cfg}")
     agent.train(episodes, progress=progress)
     return agent
 
@@ -523,13 +529,15 @@ def record_run(agent: PlaNetAgent, name: str, notes: str = "", extra: dict | Non
                                      3) if "train_s" in h else None,
               "mean_collect_s_per_episode": round(float(np.mean(h["collect_s"][1])), 1)
               if "collect_s" in h else None,
-              "torch_threads": torch.get_num_threads(), **(extra or {})}
+              "device": str(agent.device), "torch_threads": torch.get_num_threads(),
+              **(extra or {})}
     notes = notes or ("Published PlaNet (Hafner et al. 2019, Table 1): 821 on cartpole-swingup "
                       "after 1000 episodes; about 300 at 100k environment steps (CURL/DrQ "
                       "papers). Cited, not ours.")
     log = _run_log(agent)
     return results.record(name, values, profile=getattr(agent, "profile", "unknown"),
-                          seed=agent.seed, wall_time_s=wall, log=log, notes=notes)
+                          seed=agent.seed, wall_time_s=wall, log=log, notes=notes,
+                          device=str(agent.device))
 
 
 def _run_log(agent: PlaNetAgent) -> str:
@@ -562,6 +570,9 @@ EXPERIMENTS = {
                               starts=2, max_steps=12),
     "quick": ExperimentConfig(data_episodes=6, updates=200, batch_size=8, chunk_length=32,
                               overshooting=8, rnn_overshooting=2),
+    # the one-hour profile: the paper's batch, fewer updates (about 10 minutes for all the
+    # variants on a T4-class GPU, estimated from the benchmark), so the agent keeps its budget
+    "gpu": ExperimentConfig(updates=500),
     "full": ExperimentConfig(),
 }
 
@@ -584,7 +595,7 @@ def fit(model: PlaNet, replay, updates: int, batch_size: int, chunk_length: int,
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optim.step()
-        return metrics
+        return scalars(metrics)
 
     return train_loop(update, updates, config=dataclasses.asdict(cfg), modules={}, desc=desc,
                       progress=progress)

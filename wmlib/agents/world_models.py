@@ -29,12 +29,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from wmlib import envs
+from wmlib import devices, envs
 from wmlib.evolution import Evaluator, cmaes
 from wmlib.models.controller import Controller
 from wmlib.models.mdnrnn import MDNRNN
 from wmlib.models.vae import VAE
-from wmlib.training import History, train_loop
+from wmlib.training import History, scalars, train_loop
 
 DATA_SEED = 2_000_000  # track seeds of the random rollouts
 EVAL_SEED = 1_000_000  # track seeds of the final evaluation (disjoint from training seeds)
@@ -111,6 +111,17 @@ CONFIGS = {
         rollouts_per_candidate=1, generations=18, train_max_steps=300, patience=60,
         zonly_generations=12, dream_popsize=32, dream_rollouts=8, dream_generations=40,
         dream_steps=300, eval_episodes=10, video_steps=400),
+    # One Colab session (2 CPU cores and a T4-class GPU): V and M train on the GPU, bigger than
+    # quick; the rollouts and CMA-ES in the real environment stay on the 2 CPU cores (the
+    # environment is the cost there), while the dream, batched on the GPU, gets the paper's
+    # population and rollouts. About 45-55 minutes, an estimate from the quick run's stage
+    # times until it is measured on a GPU.
+    "gpu": WorldModelsConfig(
+        torch_threads=1, rollouts=100, rollout_steps=500, vae_batch=100, vae_lr=1e-3,
+        vae_epochs=5, bf16=True, rnn_seq_len=200, rnn_batch=64, rnn_steps=2000, popsize=16,
+        rollouts_per_candidate=1, generations=20, train_max_steps=300, patience=60,
+        zonly_generations=12, dream_popsize=64, dream_rollouts=16, dream_generations=100,
+        dream_steps=500, eval_episodes=10, video_steps=400),
     "full": WorldModelsConfig(),
 }
 
@@ -196,7 +207,8 @@ class WorldModelsPolicy:
         z_t = mu(o_t)  (the VAE's mean: deterministic at evaluation),
         a_t = C([z_t, h_t]),  h_{t+1} = M's LSTM after reading (z_t, a_t).
 
-    Call :meth:`reset` at the start of every episode. ``trace`` keeps the z and h seen.
+    Call :meth:`reset` at the start of every episode. ``trace`` keeps the z and h seen. V and
+    M run on the device of their parameters (the CPU in CMA-ES's worker processes).
     """
 
     def __init__(self, vae: VAE, mdnrnn: MDNRNN, controller: Controller, trace: bool = False):
@@ -211,13 +223,14 @@ class WorldModelsPolicy:
 
     @torch.no_grad()
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        z = self.vae.encode(envs.preprocess(obs)[None]).loc
+        dev = self.vae.mu.weight.device
+        z = self.vae.encode(envs.preprocess(devices.to_device(obs, dev))[None]).loc
         h = self.state[0]
         action = self.c(z[0], h[0]).astype(np.float32)
         if self.trace:
-            self.zs.append(z[0].numpy())
-            self.hs.append(h[0].numpy())
-        _, self.state = self.m.step(z, torch.as_tensor(action)[None], self.state)
+            self.zs.append(z[0].cpu().numpy())
+            self.hs.append(h[0].cpu().numpy())
+        _, self.state = self.m.step(z, torch.as_tensor(action, device=dev)[None], self.state)
         return action
 
 
@@ -268,7 +281,10 @@ def run_policy(env, policy, seed: int, max_steps: int | None = None,
 
 
 def default_run_dir(profile: str) -> Path:
-    return Path(__file__).resolve().parents[2] / "runs" / f"ch02_{profile}"
+    """``runs/ch02_<profile>`` under the book's home directory (`wmlib.paths`)."""
+    from wmlib.paths import runs_dir
+
+    return runs_dir(f"ch02_{profile}")
 
 
 class Run:
@@ -331,7 +347,7 @@ def _init_collect_worker(cfg_dict: dict) -> None:
 
 def _collect_one(index: int, path: str) -> int:
     cfg, env = _WORKER["cfg"], _WORKER["env"]
-    seed = DATA_SEED + index
+    seed = DATA_SEED + cfg.seed * 100_000 + index  # seed 0: the tracks of the committed runs
     policy = OriginalRandomPolicy(cfg, np.random.default_rng(seed))
     ep = run_policy(env, policy, seed=seed, max_steps=cfg.rollout_steps, frames=True)
     done = np.zeros(ep["steps"] + 1, bool)
@@ -391,17 +407,20 @@ def _count_frames(paths) -> int:
     return n
 
 
-def train_vae(cfg: WorldModelsConfig, run_dir, progress: bool = True) -> tuple[VAE, History]:
-    """Stage 2: train V on random frames of the rollouts for ``cfg.vae_epochs`` epochs
-    (checkpoint in ``run_dir/vae``; a rerun resumes). With ``cfg.bf16`` the convolutions run
-    under bfloat16 autocast (about 1.3x faster on recent CPUs; the loss stays float32)."""
+def train_vae(cfg: WorldModelsConfig, run_dir, progress: bool = True,
+              device=None) -> tuple[VAE, History]:
+    """Stage 2: train V on random frames of the rollouts for ``cfg.vae_epochs`` epochs on
+    ``device`` (default: the session's; checkpoint in ``run_dir/vae``; a rerun resumes). With
+    ``cfg.bf16`` the convolutions run under bfloat16 autocast (about 1.3x faster on recent
+    CPUs; the loss stays float32). Frames stay uint8 in memory and go to the device as bytes."""
     run = _as_run(cfg, run_dir)
     paths = sorted((run.dir / "rollouts").glob("rollout_*.npz"))
     if not paths:
         raise FileNotFoundError(f"no rollouts in {run.dir / 'rollouts'}: run collect_rollouts")
     total_frames = _count_frames(paths)
     total = max(1, int(cfg.vae_epochs * total_frames / cfg.vae_batch))
-    vae = make_vae(cfg)
+    dev = devices.resolve(device)
+    vae = make_vae(cfg).to(dev)
     opt = torch.optim.Adam(vae.parameters(), lr=cfg.vae_lr)
     rng = np.random.default_rng(cfg.seed)
     buffer: dict = {"frames": None, "used": 0}
@@ -422,14 +441,14 @@ def train_vae(cfg: WorldModelsConfig, run_dir, progress: bool = True) -> tuple[V
         if buffer["frames"] is None or buffer["used"] >= len(buffer["frames"]) * 2:
             refill()
         idx = torch.from_numpy(rng.integers(0, len(buffer["frames"]), cfg.vae_batch))
-        x = envs.preprocess(buffer["frames"][idx])
+        x = envs.preprocess(devices.to_device(buffer["frames"][idx], dev))
         buffer["used"] += cfg.vae_batch
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with devices.autocast(dev, cfg.bf16):
             out = vae.loss(x)
         opt.zero_grad()
         out["loss"].backward()
         opt.step()
-        return {k: v.item() for k, v in out.items()}
+        return scalars(out)
 
     history = _train_stage(
         run, "vae", update, total, _vae_config(cfg), {"vae": vae, "optim": opt}, "V (VAE)",
@@ -453,10 +472,10 @@ def _train_stage(run, name: str, update, total: int, config: dict, modules: dict
     return history
 
 
-def load_vae(cfg: WorldModelsConfig, run_dir) -> VAE:
+def load_vae(cfg: WorldModelsConfig, run_dir, device=None) -> VAE:
     from wmlib.training import load_checkpoint
 
-    vae = make_vae(cfg)
+    vae = make_vae(cfg).to(devices.resolve(device))
     load_checkpoint(Path(run_dir) / "vae" / "checkpoint.pt", _vae_config(cfg), {"vae": vae})
     return vae.eval()
 
@@ -466,7 +485,7 @@ def load_vae(cfg: WorldModelsConfig, run_dir) -> VAE:
 
 @torch.no_grad()
 def encode_dataset(cfg: WorldModelsConfig, run_dir, vae: VAE | None = None,
-                   progress: bool = True) -> dict[str, np.ndarray]:
+                   progress: bool = True, device=None) -> dict[str, np.ndarray]:
     """Stage 3: every frame -> (mu, logvar) of q(z|o), saved as ``run_dir/series.npz`` with
     the actions, rewards, dones and each rollout's start offset (``starts``)."""
     run = _as_run(cfg, run_dir)
@@ -474,8 +493,9 @@ def encode_dataset(cfg: WorldModelsConfig, run_dir, vae: VAE | None = None,
     if out_path.exists():
         with np.load(out_path) as f:
             return {k: f[k] for k in f.files}
-    vae = vae if vae is not None else load_vae(cfg, run.dir)
+    vae = vae if vae is not None else load_vae(cfg, run.dir, device)
     vae.eval()
+    dev = vae.mu.weight.device
     start = time.time()
     keys = ("mu", "logvar", "action", "reward", "done")
     parts: dict[str, list] = {k: [] for k in keys}
@@ -485,10 +505,10 @@ def encode_dataset(cfg: WorldModelsConfig, run_dir, vae: VAE | None = None,
         ep = load_rollout(p)
         mus, logvars = [], []
         for k in range(0, len(ep["obs"]), 256):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                q = vae.encode(envs.preprocess(ep["obs"][k : k + 256]))
-            mus.append(q.loc.numpy())
-            logvars.append(2 * q.scale.log().numpy())
+            with devices.autocast(dev, cfg.bf16):
+                q = vae.encode(envs.preprocess(devices.to_device(ep["obs"][k : k + 256], dev)))
+            mus.append(q.loc.cpu().numpy())
+            logvars.append(2 * q.scale.log().cpu().numpy())
         parts["mu"].append(np.concatenate(mus))
         parts["logvar"].append(np.concatenate(logvars))
         for k in ("action", "reward", "done"):
@@ -514,7 +534,7 @@ def _rnn_config(cfg: WorldModelsConfig) -> dict:
 
 
 def sequence_batch(series: dict, batch: int, seq_len: int, rng: np.random.Generator,
-                   sample_z: bool = True) -> dict[str, torch.Tensor]:
+                   sample_z: bool = True, device=None) -> dict[str, torch.Tensor]:
     """B windows of L steps from the encoded rollouts, as M's training pairs:
 
         input (z_t, a_t) -> targets z_{t+1}, r_{t+1}, done_{t+1},
@@ -522,7 +542,7 @@ def sequence_batch(series: dict, batch: int, seq_len: int, rng: np.random.Genera
     where a_t is the action taken after seeing o_t (``action[t+1]`` in replay alignment) and
     z_t ~ N(mu_t, sigma_t^2) is drawn afresh each time, as the original does (augmentation).
     Windows start at random steps; rollouts shorter than L + 1 frames are padded with their last
-    step and masked out (``mask``).
+    step and masked out (``mask``). The tensors are returned on ``device`` (default: the CPU).
     """
     starts = series["starts"]
     lengths = np.diff(starts)
@@ -535,35 +555,38 @@ def sequence_batch(series: dict, batch: int, seq_len: int, rng: np.random.Genera
         t = np.minimum(t0 + np.arange(seq_len + 1), L - 1)
         idx[b] = starts[e] + t
         mask[b] = (t0 + np.arange(1, seq_len + 1)) <= L - 1
-    mu = torch.from_numpy(series["mu"][idx])
-    z = mu + torch.from_numpy(np.exp(0.5 * series["logvar"][idx])) * torch.from_numpy(
-        rng.standard_normal(mu.shape).astype(np.float32)) if sample_z else mu
-    return {"z": z[:, :-1], "z_next": z[:, 1:],
-            "action": torch.from_numpy(series["action"][idx[:, 1:]]),
-            "reward": torch.from_numpy(series["reward"][idx[:, 1:]]),
-            "done": torch.from_numpy(series["done"][idx[:, 1:]].astype(np.float32)),
-            "mask": torch.from_numpy(mask)}
+    mu = series["mu"][idx]
+    z = (mu + np.exp(0.5 * series["logvar"][idx]) * rng.standard_normal(mu.shape).astype(
+        np.float32)) if sample_z else mu
+    out = {"z": z[:, :-1], "z_next": z[:, 1:], "action": series["action"][idx[:, 1:]],
+           "reward": series["reward"][idx[:, 1:]],
+           "done": series["done"][idx[:, 1:]].astype(np.float32), "mask": mask}
+    dev = torch.device("cpu") if device is None else device
+    return {k: devices.to_device(np.ascontiguousarray(v), dev) for k, v in out.items()}
 
 
 def train_mdnrnn(cfg: WorldModelsConfig, run_dir, series: dict | None = None,
-                 progress: bool = True) -> tuple[MDNRNN, History]:
-    """Stage 4: train M on windows of the encoded rollouts (checkpoint in ``run_dir/mdnrnn``).
+                 progress: bool = True, device=None) -> tuple[MDNRNN, History]:
+    """Stage 4: train M on windows of the encoded rollouts, on ``device`` (default: the
+    session's; checkpoint in ``run_dir/mdnrnn``).
 
     Loss: the mixture NLL of z_{t+1} + MSE of the reward + BCE of done (seed 003, "M")."""
     run = _as_run(cfg, run_dir)
-    series = series if series is not None else encode_dataset(cfg, run.dir, progress=progress)
-    m = make_mdnrnn(cfg)
+    dev = devices.resolve(device)
+    series = series if series is not None else encode_dataset(cfg, run.dir, progress=progress,
+                                                              device=dev)
+    m = make_mdnrnn(cfg).to(dev)
     opt = torch.optim.Adam(m.parameters(), lr=cfg.rnn_lr)
     rng = np.random.default_rng(cfg.seed + 1)
 
     def update(step):
-        b = sequence_batch(series, cfg.rnn_batch, cfg.rnn_seq_len, rng)
+        b = sequence_batch(series, cfg.rnn_batch, cfg.rnn_seq_len, rng, device=dev)
         out = m.loss(b["z"], b["action"], b["z_next"], reward=b["reward"], done=b["done"])
         opt.zero_grad()
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.rnn_grad_clip)
         opt.step()
-        return {k: v.item() for k, v in out.items()}
+        return scalars(out)
 
     history = _train_stage(
         run, "mdnrnn", update, cfg.rnn_steps, _rnn_config(cfg), {"mdnrnn": m, "optim": opt},
@@ -574,10 +597,10 @@ def train_mdnrnn(cfg: WorldModelsConfig, run_dir, series: dict | None = None,
     return m.eval(), history
 
 
-def load_mdnrnn(cfg: WorldModelsConfig, run_dir) -> MDNRNN:
+def load_mdnrnn(cfg: WorldModelsConfig, run_dir, device=None) -> MDNRNN:
     from wmlib.training import load_checkpoint
 
-    m = make_mdnrnn(cfg)
+    m = make_mdnrnn(cfg).to(devices.resolve(device))
     load_checkpoint(Path(run_dir) / "mdnrnn" / "checkpoint.pt", _rnn_config(cfg), {"mdnrnn": m})
     return m.eval()
 
@@ -610,16 +633,23 @@ def _real_fitness(params: np.ndarray | None, seed: int) -> float:
     return run_policy(w["env"], policy, seed, w["max_steps"], w["patience"])["return"]
 
 
+def _cpu_state(module: torch.nn.Module) -> dict:
+    """A module's state dict on the CPU, for worker processes (which run on the CPU)."""
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
+
+
 def _worker_args(cfg, vae, m, use_hidden, max_steps, patience) -> tuple:
-    return (asdict(cfg), vae.state_dict(), m.state_dict(), use_hidden, max_steps, patience)
+    return (asdict(cfg), _cpu_state(vae), _cpu_state(m), use_hidden, max_steps, patience)
 
 
 def train_controller(cfg: WorldModelsConfig, run_dir, name: str = "real_zh",
                      where: str = "real", use_hidden: bool = True,
                      generations: int | None = None, vae: VAE | None = None,
-                     mdnrnn: MDNRNN | None = None, progress: bool = True) -> dict:
-    """Stage 5: evolve C with CMA-ES in the real environment (``where="real"``) or in M's
-    dream (``where="dream"``); search state, history and parameters in ``run_dir/C_<name>``.
+                     mdnrnn: MDNRNN | None = None, progress: bool = True,
+                     device=None) -> dict:
+    """Stage 5: evolve C with CMA-ES in the real environment (``where="real"``: episodes in CPU
+    worker processes, which get V and M on the CPU) or in M's dream (``where="dream"``: one
+    batch on M's device); search state, history and parameters in ``run_dir/C_<name>``.
 
     Returns ``params`` (the chosen controller: the final mean of the search distribution, or,
     with ``cfg.select_rollouts``, whichever of the mean and the best sample scores higher on that
@@ -631,8 +661,8 @@ def train_controller(cfg: WorldModelsConfig, run_dir, name: str = "real_zh",
         raise ValueError(f"where must be 'real' or 'dream', got {where!r}")
     run = _as_run(cfg, run_dir)
     folder = run.dir / f"C_{name}"
-    vae = vae if vae is not None else load_vae(cfg, run.dir)
-    m = mdnrnn if mdnrnn is not None else load_mdnrnn(cfg, run.dir)
+    vae = vae if vae is not None else load_vae(cfg, run.dir, device)
+    m = mdnrnn if mdnrnn is not None else load_mdnrnn(cfg, run.dir, device)
     c = make_controller(cfg, use_hidden)
     x0 = np.zeros(c.num_params)
     start = time.time()
@@ -648,11 +678,12 @@ def train_controller(cfg: WorldModelsConfig, run_dir, name: str = "real_zh",
 
         gens = cfg.dream_generations if generations is None else generations
         series = encode_dataset(cfg, run.dir, vae, progress=False)
-        z0_all = torch.from_numpy(series["mu"][series["starts"][:-1]])
+        dev = m.mdn.weight.device
+        z0_all = devices.to_device(series["mu"][series["starts"][:-1]], dev)
 
         def batch_fitness(params, seeds):
-            g = torch.Generator().manual_seed(seeds[0])
-            pick = torch.randint(0, len(z0_all), (cfg.dream_rollouts,), generator=g)
+            g = devices.generator(dev, seeds[0])
+            pick = torch.randint(0, len(z0_all), (cfg.dream_rollouts,), generator=g, device=dev)
             return dream_returns(m, params, z0_all[pick], use_hidden=use_hidden,
                                  temperature=cfg.dream_temperature, steps=cfg.dream_steps,
                                  generator=g).mean(1)
@@ -730,23 +761,27 @@ def evaluate_controller(cfg: WorldModelsConfig, run_dir, name: str, params: np.n
 
 
 def run(profile: str | None = None, run_dir=None, record: bool = True, progress: bool = True,
-        verbose: bool = True, **overrides) -> dict:
+        verbose: bool = True, device=None, **overrides) -> dict:
     """All stages in order, resuming from whatever ``run_dir`` holds, then the results:
     the z+h controller and the z-only ablation trained in the real environment, the controller
     trained in the dream, and the random policy, each evaluated on ``eval_episodes`` tracks.
-    Writes ``results/ch02_world_models_<profile>.json`` unless ``record=False`` or smoke."""
-    from wmlib.profiles import current_profile
+    Writes ``results/ch02_world_models_<profile>.json`` unless ``record=False`` or smoke.
+    V, M and the dream run on ``device`` (default: the session's); the real environment's
+    episodes run in CPU worker processes."""
+    from wmlib.profiles import current_profile, seed_everything
 
     profile = current_profile(profile)
     cfg = replace(CONFIGS[profile], **overrides)
     run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
     r = Run(cfg, run_dir, verbose=verbose)
-    torch.manual_seed(cfg.seed)
+    seed_everything(cfg.seed)
+    dev = devices.resolve(device)
+    r.log(f"World Models, profile {profile}, device {dev}")
     start = time.time()
     collect_rollouts(cfg, r, progress)
-    vae, _ = train_vae(cfg, r, progress)
+    vae, _ = train_vae(cfg, r, progress, device=dev)
     series = encode_dataset(cfg, r, vae, progress)
-    m, _ = train_mdnrnn(cfg, r, series, progress)
+    m, _ = train_mdnrnn(cfg, r, series, progress, device=dev)
     controllers = {
         "real_zh": train_controller(cfg, r, "real_zh", "real", True, vae=vae, mdnrnn=m,
                                     progress=progress),

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import torch
 
+from wmlib.devices import check_generator
+
 
 def cem_plan(objective: Callable[[torch.Tensor], torch.Tensor], horizon: int, action_dim: int,
              candidates: int = 1000, top_k: int = 100, iterations: int = 10,
@@ -17,6 +19,7 @@ def cem_plan(objective: Callable[[torch.Tensor], torch.Tensor], horizon: int, ac
     H = ``horizon``, J = ``candidates``, K = ``top_k``, I = ``iterations`` (PlaNet: 12, 1000, 100,
     10). Pass a list as ``trace`` to receive one dict per iteration (mean, std, returns) for plots.
     """
+    check_generator(generator, device)
     # q(a_{t:t+H}) starts at zero mean and unit variance.
     mu = torch.zeros(horizon, action_dim, device=device)
     sigma = torch.ones(horizon, action_dim, device=device)

@@ -7,12 +7,16 @@ from collections.abc import Callable
 
 import torch
 
+from wmlib.devices import check_generator
+
 
 def random_shooting(objective: Callable[[torch.Tensor], torch.Tensor], horizon: int,
                     action_dim: int, candidates: int = 1000, low: float = -1.0, high: float = 1.0,
                     device=None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Return a_t of the best of ``candidates`` sequences drawn uniformly from [low, high]."""
+    check_generator(generator, device)
     u = torch.rand(candidates, horizon, action_dim, device=device, generator=generator)
     actions = low + (high - low) * u                 # a^(j)_{t:t+H} ~ U(low, high)
     returns = objective(actions)                     # R^(j)
-    return actions[returns.argmax(), 0]              # first action of argmax_j R^(j)
+    best = returns.argmax().view(1)                  # argmax_j R^(j), kept on the device
+    return actions[best, 0][0]                       # its first action a_t

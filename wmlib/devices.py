@@ -1,0 +1,107 @@
+"""One device for the whole run, chosen once by :func:`wmlib.setup`.
+
+Every agent, model, planner, dream, evaluator, benchmark and CLI command of the book takes its
+device from here unless it is given one:
+
+* :func:`resolve` turns ``"cuda"``, ``"cpu"``, ``"cuda:1"`` (or ``None``: the session's choice) into
+  a :class:`torch.device`, with a clear error for a device this machine does not have;
+* :func:`default_device` is the session's choice: what :func:`wmlib.setup` picked, else
+  ``$WMLIB_DEVICE``, else CUDA when available, else the CPU;
+* :func:`autocast` is bfloat16 autocast with the device's own type where the device supports
+  it (the CPU, and GPUs with bf16), and a no-op elsewhere;
+* :func:`to_device` copies replay arrays to the device *before* converting them, so uint8
+  pixels cross the bus as bytes (a 50 x 50 batch of 64x64 frames is 31 MB as uint8, 123 MB as
+  float32).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+import torch
+
+_CHOSEN: torch.device | None = None  # set by wmlib.setup
+
+
+class DeviceError(ValueError):
+    """A device name that is malformed or not available on this machine."""
+
+
+def resolve(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as a :class:`torch.device` (``None``: :func:`default_device`), checked."""
+    if device is None:
+        return default_device()
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise DeviceError(f"Unknown device {device!r} ({e}). Use 'cpu', 'cuda' or 'cuda:N' "
+                          "(WMLIB_DEVICE, --device or wmlib.setup(device=...)).") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(
+            f"Device {device!r} was asked for, but torch {torch.__version__} sees no CUDA GPU "
+            "(a CPU build of torch, or no GPU in this session; in Colab choose Runtime > Change "
+            "runtime type > GPU). Use device='cpu' or unset WMLIB_DEVICE.")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceError(f"Device {device!r} does not exist: this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s).")
+    return dev
+
+
+def default_device() -> torch.device:
+    """The session's device: set by :func:`wmlib.setup`, else ``$WMLIB_DEVICE``, else CUDA
+    when available, else the CPU."""
+    if _CHOSEN is not None:
+        return _CHOSEN
+    env = os.environ.get("WMLIB_DEVICE", "").strip()
+    if env:
+        return resolve(env)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def choose(device: str | torch.device | None = None) -> torch.device:
+    """Fix the session's device (what :func:`wmlib.setup` calls) and return it."""
+    global _CHOSEN
+    _CHOSEN = None
+    _CHOSEN = resolve(device)
+    return _CHOSEN
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bfloat16 autocast runs natively on ``device`` (every CPU; GPUs from Ampere on)."""
+    if device.type == "cpu":
+        return True
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return False
+
+
+def autocast(device: torch.device | str, enabled: bool = True):
+    """bfloat16 autocast of ``device``'s type, or a no-op where it is off or unsupported (a
+    T4 has no bf16: it then runs in float32)."""
+    device = torch.device(device)
+    if enabled and bf16_supported(device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_device(x, device: torch.device | str, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """An array or tensor on ``device``, copied first and converted there (``dtype``)."""
+    t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+    t = t.to(device, non_blocking=True)
+    return t if dtype is None else t.to(dtype)
+
+
+def generator(device: torch.device | str, seed: int) -> torch.Generator:
+    """A seeded :class:`torch.Generator` on ``device`` (draws meant for a model on a GPU must
+    come from a GPU generator)."""
+    return torch.Generator(torch.device(device)).manual_seed(seed)
+
+
+def check_generator(gen: torch.Generator | None, device: torch.device | str | None) -> None:
+    """Refuse a generator that lives on another device type than the tensors it draws."""
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    if gen is not None and gen.device.type != dev.type:
+        raise DeviceError(f"The generator is on {gen.device} but the draws are for {dev}; "
+                          f"make it with wmlib.devices.generator({str(dev)!r}, seed).")

@@ -47,7 +47,19 @@ def test_a_seeded_random_policy_replays_the_same_actions():
     from wmlib.rollout import random_policy
 
     env = Counter()
-    first = run_episode(env, random_policy(env, seed=3), seed=0)[0]["action"]
-    run_episode(env, random_policy(env), seed=0)  # advances the action space's generator
-    again = run_episode(env, random_policy(env, seed=3), seed=0)[0]["action"]
+    first = run_episode(env, random_policy(env, seed=3))[0]["action"]
+    run_episode(env, random_policy(env))  # advances the action space's generator
+    again = run_episode(env, random_policy(env, seed=3))[0]["action"]
     np.testing.assert_array_equal(first, again)
+
+
+def test_an_episode_seed_seeds_the_random_actions_too():
+    from wmlib.rollout import random_policy
+
+    env = Counter()
+    first = run_episode(env, random_policy(env), seed=5)[0]["action"]
+    run_episode(env, random_policy(env))  # advances the action space's generator
+    again = run_episode(env, random_policy(env), seed=5)[0]["action"]
+    other = run_episode(env, random_policy(env), seed=6)[0]["action"]
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)

@@ -83,13 +83,14 @@ def cmd_train(args) -> int:
         torch.set_num_threads(args.threads)
     if args.agent == "planet":
         from wmlib.agents.planet import record_run, train
+        from wmlib.paths import show
 
         overrides = {"kind": args.kind} if args.kind else {}
         agent = train(args.profile, run_dir=args.run_dir, seed=args.seed, env_id=args.env,
                       episodes=args.episodes, progress=not args.no_progress,
                       device=args.device, **overrides)
         if args.record:
-            print(f"recorded in {record_run(agent, args.record)}")
+            print(f"recorded in {show(record_run(agent, args.record))}")
     return 0
 
 

@@ -15,6 +15,9 @@ def run_episode(env, act: Callable[[np.ndarray], np.ndarray], seed: int | None =
                 keep_obs: bool = True) -> tuple[dict[str, np.ndarray], dict]:
     """Roll out ``act(obs) -> action`` until the episode ends.
 
+    ``seed`` seeds the environment's reset and its action space, so that an episode of random
+    actions (`random_policy`) is the same whenever it is run with the same seed.
+
     The episode also ends after ``max_steps`` steps, or after a step for which
     ``stop(reward)`` is true (chapter 2 stops a car that has found no new tile for a while).
     Returns ``(episode, info)``: ``episode`` holds ``obs``, ``action``, ``reward`` aligned as
@@ -23,6 +26,8 @@ def run_episode(env, act: Callable[[np.ndarray], np.ndarray], seed: int | None =
     ``terminated`` and, when ``render_size`` is given, ``frames`` (``(T+1, S, S, 3)`` uint8).
     """
     obs, _ = env.reset(seed=seed)
+    if seed is not None:
+        env.action_space.seed(seed)  # random actions replay with the episode's seed too
     zero = np.zeros(env.action_space.shape, np.float32)
     observations, actions, rewards = [obs] if keep_obs else None, [zero], [0.0]
     frames = [env.unwrapped.render(render_size)] if render_size else None
@@ -58,8 +63,8 @@ def run_episode(env, act: Callable[[np.ndarray], np.ndarray], seed: int | None =
 
 def random_policy(env, seed: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """Uniform random actions from the environment's action space. With ``seed`` the action
-    space's own generator is seeded (``env.reset(seed=...)`` does not seed it), so the same
-    ``seed`` replays the same actions."""
+    space's own generator is seeded (``env.reset(seed=...)`` does not seed it; `run_episode`
+    with a seed does), so the same ``seed`` replays the same actions."""
     if seed is not None:
         env.action_space.seed(seed)
     return lambda obs: env.action_space.sample()

@@ -346,7 +346,17 @@ plt.show()
 # | --- | --- | --- |
 # | smoke | 20, 4, 2, episodes cut to 6 decisions | everything runs in seconds; returns mean nothing |
 # | quick | 200, 20, 5 | CEM + true simulator close to the paper's 850 on 2 CPU cores (an episode takes about a minute); random shooting with 1000 candidates a little lower; the learned MLP model is good enough for CEM to swing the pole up from five random episodes of data, although its open-loop error grows quickly with the horizon |
-# | full | 1000, 100, 10 (PlaNet) | the paper's setting; about 7 minutes per episode on 2 CPU cores (the simulator runs on the CPU, a GPU does not help here). Measured: 850.3 +- 0.8 over 2 episodes (`results/ch01_cem_truesim_full.json`), the paper's 850 |
+# | gpu | 200, 20, 5 | the automatic profile on a GPU (Colab): quick's planners (the true simulator runs on the CPU cores, a GPU does not speed it up) and the learned MLP model, on the GPU, trained over 8 rounds of 1000 steps instead of 4 of 400 |
+# | full | 1000, 100, 10 (PlaNet) | the paper's setting, only when chosen explicitly; about 7 minutes per episode on 2 CPU cores (the simulator runs on the CPU, a GPU does not help here). Measured: 850.3 +- 0.8 over 2 episodes (`results/ch01_cem_truesim_full.json`), the paper's 850 |
+#
+# What the whole chapter costs, per profile:
+#
+# | profile | 2 CPU cores, no GPU (measured) | Colab with a T4 GPU and 2 CPU cores |
+# | --- | --- | --- |
+# | smoke | about 15 s | about 15 s (estimated) |
+# | quick | about 19 minutes (this page) | about 19 minutes (estimated: the same CPU-bound work) |
+# | gpu | not meant for a CPU | about 25 minutes (estimated from quick's time; not yet measured on a GPU) |
+# | full | about 8 hours (7 minutes per CEM episode) | about the same: the simulator is the cost |
 #
 # The measured numbers of this notebook's run are printed above and kept in `results/`
 # (`ch01_cem_truesim_<profile>.json`, `ch01_shooting_truesim_<profile>.json`). PlaNet's paper

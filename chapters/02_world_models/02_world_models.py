@@ -64,7 +64,7 @@ import numpy as np
 import torch
 
 import wmlib
-from wmlib import envs, viz
+from wmlib import devices, envs, paths, viz
 from wmlib.agents import world_models as wm
 from wmlib.dream import DreamEnv, sample_mixture
 from wmlib.evolution import cmaes, shifted_sphere, simple_es
@@ -78,7 +78,7 @@ if cfg.torch_threads:
     torch.set_num_threads(cfg.torch_threads)
 run = wm.Run(cfg, wm.default_run_dir(ctx.profile))
 print(cfg)
-print(f"run directory: runs/{run.dir.name} (a rerun resumes every stage from it)")
+print(f"run directory: {paths.show(run.dir)} (a rerun resumes every stage from it)")
 chapter_start = time.time()
 
 # %% [markdown]
@@ -172,7 +172,7 @@ plt.show()
 test = wm.load_rollout(paths[-1])["obs"]
 frames = test[np.linspace(10, len(test) - 1, 8).astype(int)]
 with torch.no_grad():
-    x = envs.preprocess(frames)
+    x = envs.preprocess(devices.to_device(frames, ctx.device))
     recon = vae.decode(vae.encode(x).loc)
     samples = vae.sample(8)
 viz.compare_strips(frames, envs.postprocess(recon), labels=("frame", "V's reconstruction"))
@@ -193,7 +193,7 @@ plt.show()
 series = wm.encode_dataset(cfg, run, vae)
 spread = series["mu"].std(0)
 top = np.argsort(-spread)[:6]
-z_base = torch.as_tensor(series["mu"][len(series["mu"]) // 2])
+z_base = devices.to_device(series["mu"][len(series["mu"]) // 2], ctx.device)
 
 
 def decode_with(**values):
@@ -265,20 +265,21 @@ plt.show()
 s0, s1 = series["starts"][-2], series["starts"][-1]
 ep_mu, ep_act = series["mu"][s0:s1], series["action"][s0:s1]
 context, horizon = 8, min(24, len(ep_mu) - 9)
-g = torch.Generator().manual_seed(0)
+g = devices.generator(ctx.device, 0)
+ep_mu, ep_act = devices.to_device(ep_mu, ctx.device), devices.to_device(ep_act, ctx.device)
 with torch.no_grad():
-    z_seq = torch.as_tensor(ep_mu[:context])
-    a_seq = torch.as_tensor(ep_act[1 : context + 1])
+    z_seq = ep_mu[:context]
+    a_seq = ep_act[1 : context + 1]
     params, state = m(z_seq[None], a_seq[None])
     last = lambda p: type(p)(*(None if q is None else q[:, -1] for q in p))  # noqa: E731
     z = sample_mixture(last(params), 0.5, g)
     dreamed = [z]
     for t in range(context, context + horizon - 1):
-        out, state = m.step(z, torch.as_tensor(ep_act[t + 1])[None], state)
+        out, state = m.step(z, ep_act[t + 1][None], state)
         z = sample_mixture(out, 0.5, g)
         dreamed.append(z)
-    pred = torch.cat([torch.as_tensor(ep_mu[1 : context + 1]), torch.cat(dreamed)])
-    real = torch.as_tensor(ep_mu[1 : context + horizon + 1])
+    pred = torch.cat([ep_mu[1 : context + 1], torch.cat(dreamed)])
+    real = ep_mu[1 : context + horizon + 1]
     step = 2
     viz.compare_strips(envs.postprocess(vae.decode(real[::step])),
                        envs.postprocess(vae.decode(pred[::step])), context=context // step,
@@ -354,7 +355,7 @@ def toy_batch(b, t, g):
     return z[:, :-1], torch.zeros(b, t, 1), z[:, 1:]
 
 
-torch.manual_seed(0)
+torch.manual_seed(0)  # a toy small enough for the CPU, whatever the session's device
 toy_test = toy_batch(256, 10, torch.Generator().manual_seed(1))
 toy_nll = {}
 for k in (1, 5):
@@ -511,7 +512,17 @@ if ctx.profile != "smoke":
 # | --- | --- | --- | --- |
 # | smoke | 2 rollouts of 20 steps, tiny V and M | 2 generations of 4, 10-step episodes | everything runs in seconds; the numbers mean nothing |
 # | quick | 40 rollouts of up to 300 steps; V (the paper's size, bf16 autocast) 3 epochs; M 600 steps of 32 x 100 | population 16, 1 track each, 18 generations of episodes cut at 300 steps (z and h), 12 for z only; 40 dream generations (population 32, 8 dreams of 300 steps) | on 2 CPU cores in about 40 minutes: C on [z, h] a few hundred points above random on full tracks, still far from the paper's 906; the dream controller usually much worse in reality (M learned from 11,000 random frames) |
+# | gpu | 100 rollouts of up to 500 steps; V (the paper's size, on the GPU) 5 epochs; M 2000 steps of 64 x 200 on the GPU | population 16, 1 track each, 20 generations on the CPU cores (z and h), 12 for z only; 100 dream generations on the GPU with the paper's population 64 and 16 dreams of 500 steps | the automatic profile on a GPU (one Colab session): V and M from 2.5 times quick's frames, a dream with the paper's population |
 # | full | the paper: 10,000 rollouts of 1000 steps, V 10 epochs, M 4000 steps of 100 x 999 | population 64, 16 full tracks each, 1800 generations | not run here. Measured on one shared CPU core (`benchmarks/bench_ch02.py`): V + M + C drive ~200 steps/s, V trains ~300 frames/s (bf16), M ~220 sequences of 100 steps/s. So the rollouts take ~14 CPU-hours, V ~90 CPU-hours (a GPU is the place for it), M ~5 CPU-hours, and each CMA-ES generation 1024 full episodes, ~1.4 CPU-hours: the paper's 1800 generations are ~2,500 CPU-hours, a job for a cluster of CPU workers (`workers=`), as the authors ran it; a GPU helps V and M only |
+#
+# What the whole chapter costs, per profile:
+#
+# | profile | 2 CPU cores, no GPU (measured) | Colab with a T4 GPU and 2 CPU cores |
+# | --- | --- | --- |
+# | smoke | under a minute | under a minute (estimated) |
+# | quick | about 27 minutes (this page: 1589 s) | about 25 minutes (estimated: V and M get faster, the CarRacing episodes do not) |
+# | gpu | not meant for a CPU (V alone would take about an hour) | about 45-55 minutes (estimated from quick's stage times and `benchmarks/bench_ch02.py`; not yet measured on a GPU) |
+# | full | about 2,500 CPU-hours (see the row above) | the same CPU-hours for CMA-ES; V and M in a few GPU-hours |
 #
 # This run's numbers are printed above. Why is the quick controller far below 906? It was
 # evolved on 288 episodes of at most 300 steps (the paper: 16 full episodes for each of 64
@@ -539,7 +550,7 @@ def mdn_nll_by_hand(params, z_next):
     ### END SOLUTION
 
 
-b = wm.sequence_batch(series, 4, 8, np.random.default_rng(0))
+b = wm.sequence_batch(series, 4, 8, np.random.default_rng(0), device=ctx.device)
 with torch.no_grad():
     p, _ = m(b["z"], b["action"])
     assert torch.allclose(mdn_nll_by_hand(p, b["z_next"]), MDNRNN.mdn_nll(p, b["z_next"]),
@@ -557,8 +568,8 @@ def dream_score(params, temperature, rollouts=8):
     ### BEGIN SOLUTION
     from wmlib.dream import dream_returns
 
-    g = torch.Generator().manual_seed(0)
-    z0 = torch.as_tensor(z0_all[:rollouts])
+    g = devices.generator(ctx.device, 0)
+    z0 = devices.to_device(z0_all[:rollouts], ctx.device)
     return float(dream_returns(m, params[None], z0, temperature=temperature,
                                steps=cfg.dream_steps, generator=g).mean())
     ### END SOLUTION

@@ -54,14 +54,13 @@ if "google.colab" in sys.modules:
 # %%
 import dataclasses
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 import wmlib
-from wmlib import envs, results, viz
+from wmlib import devices, envs, paths, results, viz
 from wmlib.agents import planet
 from wmlib.models.rssm import LatentDynamics
 from wmlib.objectives import kl, latent_overshooting
@@ -74,8 +73,6 @@ cfg = wmlib.pick(planet.CONFIGS, ctx.profile)
 exp = wmlib.pick(planet.EXPERIMENTS, ctx.profile)
 print(cfg)
 print(exp)
-# Run directories live in the repository's runs/ (or the working directory outside a checkout).
-ROOT = Path.cwd().parents[1] if (Path.cwd().parents[1] / "wmlib").is_dir() else Path.cwd()
 chapter_start = time.time()
 
 # %% [markdown]
@@ -202,7 +199,7 @@ def train_variant(kind, overshooting=0, beta=1.0):
     # Reward overshooting off: this section compares the latent dynamics and latent
     # overshooting alone.
     variant_cfg = dataclasses.replace(cfg, kind=kind, overshooting_reward=0.0)
-    model = planet.PlaNet(variant_cfg, env.action_space.shape[0])
+    model = planet.PlaNet(variant_cfg, env.action_space.shape[0]).to(ctx.device)
     if kind == "rnn":
         overshooting = exp.rnn_overshooting
     start = time.time()
@@ -340,7 +337,7 @@ if ctx.profile != "smoke":
         notes="RNN, SSM, RSSM and SSM/RSSM with latent overshooting trained on the same random "
               "episodes of cartpole-swingup (pixels); open-loop squared pixel error on a held-out "
               "episode, averaged over start points.")
-    print(f"recorded in {path}")
+    print(f"recorded in {paths.show(path)}")
 
 # %% [markdown]
 # What to read into this: at the `quick` budget (a few hundred small updates on a few thousand
@@ -381,21 +378,21 @@ viz.show_source(planet.PlaNet.returns)
 # trains here (with a progress bar; the stop button interrupts cleanly and a rerun resumes).
 
 # %%
-run_dir = ROOT / "runs" / f"planet_{ctx.profile}"
+run_dir = paths.runs_dir(f"planet_{ctx.profile}")  # ./runs, or the checkout's runs/
 try:
-    agent = planet.PlaNetAgent(cfg, run_dir=run_dir, seed=0)
+    agent = planet.PlaNetAgent(cfg, run_dir=run_dir, seed=0, device=ctx.device)
     loaded = (run_dir / "checkpoint.pt").exists() and agent.load()["step"] >= cfg.episodes
 except CheckpointMismatch as e:
     print(f"{e}\n-> training a fresh run instead")
     run_dir = run_dir.with_name(f"{run_dir.name}_{fingerprint(cfg)}")
-    agent, loaded = planet.PlaNetAgent(cfg, run_dir=run_dir, seed=0), False
+    agent, loaded = planet.PlaNetAgent(cfg, run_dir=run_dir, seed=0, device=ctx.device), False
 if loaded:
-    print(f"loaded the finished run in {run_dir.relative_to(ROOT)}")
+    print(f"loaded the finished run in {paths.show(run_dir)}")
 else:
     agent.profile = ctx.profile
     agent.train()
     if ctx.profile != "smoke":
-        print(f"recorded in {planet.record_run(agent, f'ch03_planet_{ctx.profile}')}")
+        print(f"recorded in {paths.show(planet.record_run(agent, f'ch03_planet_{ctx.profile}'))}")
 curve = planet.curve(agent.history)
 if loaded:
     print("\n".join((run_dir / "log.txt").read_text().splitlines()[-3:]))
@@ -499,7 +496,7 @@ obs, _ = env.reset(seed=7)
 for _ in range(min(10, exp.max_steps or 10)):
     obs, *_ = env.step(policy(obs))
 trace = []
-agent.model.plan(policy.state, torch.Generator().manual_seed(0), trace=trace)
+agent.model.plan(policy.state, devices.generator(ctx.device, 0), trace=trace)
 fig, ax = plt.subplots(1, 2, figsize=(11, 3.4))
 ax[0].boxplot([t["returns"].numpy() for t in trace])
 ax[0].set_xlabel("CEM iteration")
@@ -544,7 +541,17 @@ viz.show_video([np.concatenate([f, r], 2) for f, r in zip(frames, recons)], fps=
 # | --- | --- | --- | --- | --- |
 # | smoke | tiny (depth 4, belief 16) | 2 episodes of 10 decisions | 4, 20, 4, 2 | everything runs in seconds; numbers mean nothing |
 # | quick | depth 8, belief 100, state 20; reward scale 100, free nats 1, reward overshooting D = 12 | 5 seed + 50 episodes, C = 50 updates of 16 x 32 (about 29 min on 2 CPU cores) | 12, 200, 20, 5 | returns above 200 after about 15 episodes; `results/ch03_planet_quick.json` |
-# | full | PlaNet: depth 32, belief 200, state 30 | 5 seed + 1000 episodes, C = 100 updates of 50 x 50 | 12, 1000, 100, 10 | the paper's setting: 821 after 1000 episodes in the paper |
+# | gpu | PlaNet: depth 32, belief 200, state 30 | 5 seed episodes, then rounds of C = 100 updates of 50 x 50 and one episode, until 100 episodes or a 50-minute budget (checkpointed; a rerun continues) | 12, 1000, 100, 10 | the automatic profile on a GPU (one Colab session): the paper's agent for as many episodes as fit, about 25-45 by the estimate below |
+# | full | PlaNet: depth 32, belief 200, state 30 | 5 seed + 1000 episodes, C = 100 updates of 50 x 50 | 12, 1000, 100, 10 | the paper's setting, only when chosen explicitly: 821 after 1000 episodes in the paper |
+#
+# What the whole chapter costs, per profile:
+#
+# | profile | 2 CPU cores, no GPU (measured) | Colab with a T4 GPU |
+# | --- | --- | --- |
+# | smoke | about a minute | about a minute (estimated) |
+# | quick | about 37 minutes (29 for the agent, 7 for the rest) | about 15 minutes (estimated) |
+# | gpu | about 27 minutes per episode: not meant for a CPU | about 60 minutes: the agent stops at its 50-minute budget, the model experiments take about 10 (estimated: the PlaNet paper's 36-72 s per round on a V100, about twice that on a T4; not yet measured on a GPU) |
+# | full | about three weeks | about 1-2 days (the paper: 10-20 hours on a V100) |
 #
 # The `full` profile is meant for a GPU: on this book's 2-core CPU one update of 50 x 50 took
 # 14 s and one planning step 1.4 s (`python benchmarks/bench_ch03.py`, which prints every
@@ -579,11 +586,11 @@ def mean_returns(model, state, actions):
     ### END SOLUTION
 
 
-gen = torch.Generator().manual_seed(0)
+gen = devices.generator(ctx.device, 0)
 sampled = agent.model.plan(policy.state, gen)
 meaned = planet.cem_plan(lambda a: mean_returns(agent.model, policy.state, a), cfg.horizon,
                          agent.model.action_size, cfg.candidates, cfg.top_k, cfg.iterations,
-                         generator=gen)
+                         device=ctx.device, generator=gen)
 print(f"first action: sampled prior {sampled.item():+.3f}, mean prior {meaned.item():+.3f}")
 
 # %% [markdown]

@@ -179,6 +179,7 @@ def evaluate_true_sim(planner: str = "cem", profile: str | None = None, seed: in
     import time
 
     from wmlib import envs, results
+    from wmlib.paths import show
     from wmlib.profiles import current_profile, seed_everything
 
     profile = current_profile(profile)
@@ -210,5 +211,5 @@ def evaluate_true_sim(planner: str = "cem", profile: str | None = None, seed: in
                               profile=profile, seed=seed, wall_time_s=wall, log="\n".join(lines),
                               notes="PlaNet Table 1 reports 850 for CEM + true simulator "
                                     "(Hafner et al. 2019), cited, not ours.")
-        print(f"recorded in {path}")
+        print(f"recorded in {show(path)}")
     return summary

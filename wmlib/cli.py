@@ -63,8 +63,12 @@ def cmd_mpc(args) -> int:
 
 
 def cmd_build(args) -> int:
+    import os
+
     from wmlib.build import build
 
+    if args.requested_device:  # the notebooks' kernels are other processes: tell them
+        os.environ["WMLIB_DEVICE"] = str(args.device)
     build(args.chapters, profile=args.profile, out=args.out, timeout=args.timeout)
     return 0
 
@@ -166,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             check_profile(args.profile)
         for name in getattr(args, "profiles", None) or ():
             check_profile(name)
+        args.requested_device = args.device
         args.device = choose(args.device)  # the session's device for every module
         return args.fn(args)
     except (ProfileError, DeviceError) as e:

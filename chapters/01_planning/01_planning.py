@@ -354,8 +354,8 @@ plt.show()
 # | profile | 2 CPU cores, no GPU (measured) | Colab with a T4 GPU and 2 CPU cores |
 # | --- | --- | --- |
 # | smoke | about 15 s | about 15 s (estimated) |
-# | quick | about 19 minutes (this page) | about 19 minutes (estimated: the same CPU-bound work) |
-# | gpu | not meant for a CPU | about 25 minutes (estimated from quick's time; not yet measured on a GPU) |
+# | quick | 13-19 minutes (this page: 769 s to the last timed cell; an earlier run 1142 s) | about the same (estimated: the same CPU-bound work) |
+# | gpu | not meant for a CPU | about 20-25 minutes (estimated from quick's time; not yet measured on a GPU) |
 # | full | about 8 hours (7 minutes per CEM episode) | about the same: the simulator is the cost |
 #
 # The measured numbers of this notebook's run are printed above and kept in `results/`

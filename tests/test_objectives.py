@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.distributions import Normal
 
+from wmlib.models import rssm
 from wmlib.models.rssm import LatentDynamics, State
 from wmlib.nets import mlp
 from wmlib.objectives import (
@@ -66,7 +67,7 @@ def test_overshooting_at_distance_one_equals_the_plain_kl(kind, free_nats):
 
 def test_overshooting_matches_a_naive_loop_over_every_start_and_distance(monkeypatch):
     # Take the mean instead of a sample so two different loop orders see the same states.
-    monkeypatch.setattr(Normal, "rsample", lambda self, sample_shape=(): self.mean)
+    monkeypatch.setattr(rssm, "_rsample", lambda mean, std: mean)
     dynamics, actions, posteriors, _ = make("rssm")
     betas, free_nats = [1.0, 0.5, 0.25], 0.2
     expected = 0.0
@@ -176,3 +177,14 @@ def test_gaussian_log_likelihood_losses_match_the_formula():
     r, r_hat = torch.randn(2, T, B, generator=g)
     expected = (0.5 * (r - r_hat) ** 2).mean() + 0.5 * math.log(2 * math.pi)
     torch.testing.assert_close(reward_loss(r_hat, r), expected)
+
+
+@pytest.mark.parametrize("event_dims", [0, 1, 3])
+def test_reconstruction_loss_equals_torch_distributions_log_likelihood(event_dims):
+    """The written-out loss against the library's Gaussian log-density."""
+    from torch.distributions import Independent
+
+    g = torch.Generator().manual_seed(1)
+    mean, target = torch.randn(2, T, B, 3, 8, 8, generator=g)
+    expected = -Independent(Normal(mean, 1.0), event_dims).log_prob(target).mean()
+    torch.testing.assert_close(reconstruction_loss(mean, target, event_dims), expected)

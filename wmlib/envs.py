@@ -206,9 +206,11 @@ def preprocess(obs, bits: int = 8, noise: bool = False) -> torch.Tensor:
         raise TypeError(f"preprocess expects uint8 pixels (0..255), got {x.dtype}; "
                         "pass the observation as the environment returned it.")
     bins = 2 ** bits
-    x = torch.floor(x.float() / 2 ** (8 - bits)) / bins - 0.5
+    if bits < 8:
+        x = x >> (8 - bits)  # floor(x / 2^(8 - bits)), in uint8: one byte per pixel
+    x = x.float().mul_(1 / bins).sub_(0.5)  # in place: no further copies of the batch
     if noise:
-        x = x + torch.rand_like(x) / bins
+        x.add_(torch.rand_like(x), alpha=1 / bins)
     return x
 
 

@@ -29,11 +29,15 @@ def mlp(in_dim: int, out_dim: int, hidden: int = 200, layers: int = 2,
 class ConvEncoder(nn.Module):
     """64x64x3 image -> feature vector of size 1024 * depth / 32 (1024 for depth 32).
 
-    Accepts any leading batch dimensions: (..., 3, 64, 64) -> (..., embed_dim).
+    Accepts any leading batch dimensions: (..., 3, 64, 64) -> (..., embed_dim). With
+    ``channels_last=True`` the convolutions run on NHWC tensors (a speed option: on CPUs,
+    oneDNN's convolutions are faster in that layout; the result is the same).
     """
 
-    def __init__(self, depth: int = 32, act: str = "relu", in_channels: int = 3):
+    def __init__(self, depth: int = 32, act: str = "relu", in_channels: int = 3,
+                 channels_last: bool = False):
         super().__init__()
+        self.channels_last = channels_last
         A = ACTIVATIONS[act]
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, depth, 4, 2), A(),
@@ -52,15 +56,22 @@ class ConvEncoder(nn.Module):
                 "(wmlib.envs.make(..., size=64) does this)."
             )
         lead = image.shape[:-3]
-        out = self.net(image.reshape(-1, *image.shape[-3:]))
-        return out.reshape(*lead, self.embed_dim)
+        x = image.reshape(-1, *image.shape[-3:])
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x).reshape(*lead, self.embed_dim)
 
 
 class ConvDecoder(nn.Module):
-    """Feature vector -> mean of a 64x64x3 image (..., in_dim) -> (..., 3, 64, 64)."""
+    """Feature vector -> mean of a 64x64x3 image (..., in_dim) -> (..., 3, 64, 64).
 
-    def __init__(self, in_dim: int, depth: int = 32, act: str = "relu", out_channels: int = 3):
+    ``channels_last`` as for `ConvEncoder`.
+    """
+
+    def __init__(self, in_dim: int, depth: int = 32, act: str = "relu", out_channels: int = 3,
+                 channels_last: bool = False):
         super().__init__()
+        self.channels_last = channels_last
         A = ACTIVATIONS[act]
         self.fc = nn.Linear(in_dim, 32 * depth)
         self.net = nn.Sequential(
@@ -73,5 +84,8 @@ class ConvDecoder(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         lead = features.shape[:-1]
         x = self.fc(features.reshape(-1, features.shape[-1]))
-        x = self.net(x.reshape(x.shape[0], -1, 1, 1))
+        x = x.reshape(x.shape[0], -1, 1, 1)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.net(x)
         return x.reshape(*lead, *x.shape[1:])

@@ -100,6 +100,14 @@ class State:
         return State(*(torch.stack(xs, dim) for xs in zip(*(_fields(s) for s in states))))
 
 
+def _rsample(mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """A reparameterized sample ``mean + std * eps``, ``eps ~ N(0, I)``: what
+    ``Normal(mean, std).rsample()`` draws, without building (and validating) a distribution
+    object at every step of the scan."""
+    return mean + std * torch.randn_like(std, dtype=torch.float32)  # float32 noise, also
+    # under bf16 autocast, so that both paths draw the same numbers from the same seed
+
+
 def _fields(state: State) -> tuple[torch.Tensor, ...]:
     return tuple(getattr(state, f.name) for f in fields(state))
 
@@ -170,7 +178,7 @@ class LatentDynamics(nn.Module):
         if self.kind == "ssm":
             inputs = torch.cat([prev_state.stoch, prev_action], -1)
             mean, std = self._gaussian(self.prior_net(inputs))
-            return State(mean, std, Normal(mean, std).rsample(), prev_state.deter)
+            return State(mean, std, _rsample(mean, std), prev_state.deter)
         inputs = [prev_state.stoch, prev_action]
         if self.kind == "rnn":
             inputs.append(prev_action.new_zeros(*prev_action.shape[:-1], self.embed_size))
@@ -178,7 +186,7 @@ class LatentDynamics(nn.Module):
         if self.kind == "rnn":
             return State(prev_state.mean, prev_state.std, prev_state.stoch, deter)
         mean, std = self._gaussian(self.prior_net(deter))
-        return State(mean, std, Normal(mean, std).rsample(), deter)
+        return State(mean, std, _rsample(mean, std), deter)
 
     def obs_step(
         self, prev_state: State, prev_action: torch.Tensor, embed: torch.Tensor
@@ -200,7 +208,7 @@ class LatentDynamics(nn.Module):
         else:
             inputs = torch.cat([prior.deter, embed], -1)
         mean, std = self._gaussian(self.post_net(inputs))
-        return State(mean, std, Normal(mean, std).rsample(), prior.deter), prior
+        return State(mean, std, _rsample(mean, std), prior.deter), prior
 
     def observe(
         self, embed: torch.Tensor, actions: torch.Tensor, state: State | None = None

@@ -188,3 +188,42 @@ def test_reconstruction_loss_equals_torch_distributions_log_likelihood(event_dim
     mean, target = torch.randn(2, T, B, 3, 8, 8, generator=g)
     expected = -Independent(Normal(mean, 1.0), event_dims).log_prob(target).mean()
     torch.testing.assert_close(reconstruction_loss(mean, target, event_dims), expected)
+
+
+def test_lambda_return_by_hand():
+    """H = 2, one trajectory: V_1 = r_1 + g ((1-l) v_2 + l v_2) = r_1 + g v_2 (v_2 the
+    bootstrap), V_0 = r_0 + g ((1-l) v_1 + l V_1)."""
+    from wmlib.objectives import lambda_return
+
+    r, v, g, lam, boot = torch.tensor([1.0, 2.0]), torch.tensor([0.5, 3.0]), 0.9, 0.8, 10.0
+    v1 = 2.0 + 0.9 * 10.0
+    v0 = 1.0 + 0.9 * (0.2 * 3.0 + 0.8 * v1)
+    out = lambda_return(r, v, torch.full((2,), g), torch.tensor(boot), lam)
+    torch.testing.assert_close(out, torch.tensor([v0, v1]))
+
+
+def test_lambda_return_is_the_weighted_mean_of_n_step_returns():
+    """Dreamer's eq. 6: V_lambda(s_t) = (1-l) sum_{n=1}^{H-t-1} l^(n-1) V_N^n + l^(H-t-1) V_N^(H-t),
+    with V_N^n the n-step return bootstrapped from v, computed naively."""
+    from wmlib.objectives import lambda_return
+
+    g = torch.Generator().manual_seed(0)
+    H, lam, gamma = 6, 0.7, 0.95
+    r, v = torch.randn(H, 3, generator=g), torch.randn(H, 3, generator=g)
+    boot = torch.randn(3, generator=g)
+    values = torch.cat([v, boot[None]])  # v(s_0..s_H)
+
+    def n_step(t, n):
+        h = min(t + n, H)
+        return sum(gamma ** (k - t) * r[k] for k in range(t, h)) + gamma ** (h - t) * values[h]
+
+    expected = torch.stack([
+        (1 - lam) * sum(lam ** (n - 1) * n_step(t, n) for n in range(1, H - t))
+        + lam ** (H - t - 1) * n_step(t, H - t) for t in range(H)])
+    out = lambda_return(r, v, torch.full((H, 3), gamma), boot, lam)
+    torch.testing.assert_close(out, expected)
+    # lambda = 1: the discounted return to the horizon; lambda = 0: one-step TD targets
+    torch.testing.assert_close(lambda_return(r, v, torch.full((H, 3), gamma), boot, 1.0)[0],
+                               n_step(0, H))
+    torch.testing.assert_close(lambda_return(r, v, torch.full((H, 3), gamma), boot, 0.0),
+                               r + gamma * values[1:])

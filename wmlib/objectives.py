@@ -6,8 +6,9 @@ and ``actions[t] = a_{t-1}``, the action that led to ``o_t``.
 
 PlaNet's loss for one batch is ``reconstruction_loss + reward_loss + kl_loss`` (the negative ELBO
 of eq. (16) ``eq:pwr.1``); latent overshooting adds `latent_overshooting`, the multi-step KL terms
-of eq. (29), and seed 004's complete loss also adds `observation_overshooting`. The objectives of
-behaviour learning (Dreamer's lambda-return) will join this module with their chapter.
+of eq. (29), and seed 004's complete loss also adds `observation_overshooting`. Behaviour
+learning in imagination starts with `lambda_return` (Dreamer and DreamerV2), the one every later
+agent of the book uses.
 """
 
 from __future__ import annotations
@@ -157,3 +158,35 @@ def observation_overshooting(
     for d, prior in priors:
         loss = loss + reconstruction_loss(decoder(prior.features()), obs[d - 1 :], event_dims)
     return loss / distance
+
+
+# -- behaviour learning ------------------------------------------------------------------------
+
+
+def lambda_return(rewards: torch.Tensor, values: torch.Tensor, discounts: torch.Tensor,
+                  bootstrap: torch.Tensor, lambda_: float = 0.95) -> torch.Tensor:
+    """The lambda-return of Dreamer (Hafner et al. 2020, eq. 6) in DreamerV2's recursive form
+    (Hafner et al. 2021, eq. 4), shared by every agent of the book that learns in imagination:
+
+        V_t = r_t + gamma_t * ((1 - lambda) * v(s_{t+1}) + lambda * V_{t+1}),   V_H = v(s_H).
+
+    Time-major like the RSSM: ``rewards``, ``values`` and ``discounts`` are ``[H, ...]`` along an
+    imagined trajectory (``values[t] = v(s_t)``, ``discounts[t] = gamma_t``, the discount, or
+    gamma times the predicted probability of continuing), ``bootstrap`` is ``v(s_H)`` of the
+    state after the last step, ``[...]``. Returns ``V_t`` for t = 0..H-1, ``[H, ...]``.
+    ``lambda_ = 1`` gives the discounted return bootstrapped at the horizon, ``lambda_ = 0``
+    the one-step TD target ``r_t + gamma_t v(s_{t+1})``; in between, the exponentially weighted
+    mean of the n-step returns (Dreamer's eq. 6).
+    """
+    if not (rewards.shape == values.shape == discounts.shape):
+        raise ValueError(f"rewards {tuple(rewards.shape)}, values {tuple(values.shape)} and "
+                         f"discounts {tuple(discounts.shape)} must have the same [H, ...] shape")
+    if bootstrap.shape != rewards.shape[1:]:
+        raise ValueError(f"bootstrap must have the shape {tuple(rewards.shape[1:])} of one "
+                         f"step, got {tuple(bootstrap.shape)}")
+    next_values = torch.cat([values[1:], bootstrap[None]])
+    returns, last = [], bootstrap
+    for t in reversed(range(rewards.shape[0])):
+        last = rewards[t] + discounts[t] * ((1 - lambda_) * next_values[t] + lambda_ * last)
+        returns.append(last)
+    return torch.stack(returns[::-1])

@@ -227,3 +227,28 @@ def test_lambda_return_is_the_weighted_mean_of_n_step_returns():
                                n_step(0, H))
     torch.testing.assert_close(lambda_return(r, v, torch.full((H, 3), gamma), boot, 0.0),
                                r + gamma * values[1:])
+
+
+def test_kl_balance_keeps_the_value_and_splits_the_gradient_alpha_to_the_prior():
+    from wmlib.objectives import kl, kl_balance
+
+    g = torch.Generator().manual_seed(0)
+
+    def leaf_state():
+        mean = torch.randn(T, B, 4, generator=g).requires_grad_()
+        std = (torch.rand(T, B, 4, generator=g) + 0.5).requires_grad_()
+        return State(mean, std, mean, torch.zeros(T, B, 0))
+
+    post, prior = leaf_state(), leaf_state()
+    plain = kl(post, prior).mean()
+    grads = torch.autograd.grad(plain, [post.mean, prior.mean])
+    balanced = kl_balance(post, prior, alpha=0.8)
+    torch.testing.assert_close(balanced, plain)
+    b_post, b_prior = torch.autograd.grad(balanced, [post.mean, prior.mean])
+    torch.testing.assert_close(b_post, 0.2 * grads[0])
+    torch.testing.assert_close(b_prior, 0.8 * grads[1])
+    # free nats clamp the averaged terms: far above the KL, the value is the floor and no
+    # gradient flows
+    clamped = kl_balance(post, prior, free_nats=1e6)
+    assert clamped.item() == pytest.approx(1e6)
+    assert torch.autograd.grad(clamped, post.mean)[0].abs().sum() == 0

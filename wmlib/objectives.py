@@ -61,6 +61,24 @@ def kl_loss(post: State, prior: State, free_nats: float = 3.0) -> torch.Tensor:
     return kl(post, prior).clamp(min=free_nats).mean()
 
 
+def kl_balance(post: State, prior: State, alpha: float = 0.8,
+               free_nats: float = 0.0) -> torch.Tensor:
+    """DreamerV2's KL balancing (Hafner et al. 2021, section 2.2 and Algorithm 2):
+
+        alpha * KL(sg(q) || p) + (1 - alpha) * KL(q || sg(p)),
+
+    the same value as ``KL(q || p)``, but the prior p is trained towards the posterior q with
+    weight ``alpha`` (0.8) and q is regularised towards p with only ``1 - alpha``: the prior
+    learns to predict the representations faster than the representations collapse towards a
+    poor prior. Each term is averaged over time and batch and then clamped below by
+    ``free_nats``, as in DreamerV2's code (its ``free_avg``), unlike PlaNet's per-step clamp of
+    `kl_loss`. ``alpha = 0.5`` is the plain KL.
+    """
+    prior_term = kl(post.detach(), prior).mean().clamp(min=free_nats)
+    post_term = kl(post, prior.detach()).mean().clamp(min=free_nats)
+    return alpha * prior_term + (1 - alpha) * post_term
+
+
 def overshooting_priors(
     dynamics: LatentDynamics,
     posteriors: State,

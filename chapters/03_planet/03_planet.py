@@ -463,18 +463,19 @@ print(f"random policy, same seeds: {np.mean(rand_final):.1f} +- {np.std(rand_fin
 
 # %% [markdown]
 # **What the committed `quick` run shows.** The target for this profile is a return of at least
-# 200 within 30 minutes on 2 CPU cores. The run above (seed 0, a 2-core AMD EPYC that ran
-# nothing else but a 2-minute test near its start, 28.6 minutes including its evaluations)
-# stays near the random policy for its first 10 episodes, while the reward head is still at
-# the predict-the-mean floor, then climbs: every evaluation
-# from episode 15 on lies between 183 and 261, the last one 234, and the final model scores
-# about 238 over 10 further episodes against about 130 for random actions on the same seeds. It
-# is a long way from the paper's 821 after 1000 episodes, and it should be: PlaNet gives its
-# model 100 updates of 50 x 50 frames per episode, about 10 times what this profile affords.
-# A second seed (`results/ch03_planet_quick_seed1.json`) learned more slowly: evaluations of
-# 135-199 up to episode 25, then 190-259, and about 256 for its final model over the same 10
-# episodes; its updates ran slower on the day (0.48 s against 0.41 s), so its 50 episodes took
-# 33 minutes instead of 29. Expect that much spread between seeds.
+# 200 within 30 minutes on 2 CPU cores. The run above (seed 0, channels-last convolutions, on a
+# 2-core AMD EPYC with AVX2 only, where an update took 0.57 s, so that its 50 episodes took 41
+# minutes including the evaluations; the machine also ran a few short tests during the
+# chapter's first 10 minutes) stays near the random policy for its first 15 episodes, while the
+# reward head is still near the predict-the-mean floor, then climbs: the evaluations (2 episodes
+# each) from episode 20 on lie between 169 and 284, with 203 after 17 minutes and 259 after 21,
+# inside the target, and the final model scores about 277 over 10 further episodes against
+# about 134 for random actions on the same seeds. It is a long way from the paper's 821 after
+# 1000 episodes, and it should be: PlaNet gives its model 100 updates of 50 x 50 frames per
+# episode, about 10 times what this profile affords. Earlier runs of this profile (the plain
+# float32 path on a faster CPU with AVX-512, before the random actions were seeded) scored
+# about 238 (seed 0) and 256 (seed 1, `results/ch03_planet_quick_seed1.json`) over the same 10
+# episodes, in 29 and 33 minutes: expect that much spread between seeds and machines.
 #
 # What made the difference at this budget was not the model's size but *where its capacity
 # goes*. An earlier version of this profile, with the ELBO as written (reward weight 1, 3 free
@@ -540,7 +541,7 @@ viz.show_video([np.concatenate([f, r], 2) for f, r in zip(frames, recons)], fps=
 # | profile | model | training | CEM (H, J, K, I) | what you should see |
 # | --- | --- | --- | --- | --- |
 # | smoke | tiny (depth 4, belief 16) | 2 episodes of 10 decisions | 4, 20, 4, 2 | everything runs in seconds; numbers mean nothing |
-# | quick | depth 8, belief 100, state 20; reward scale 100, free nats 1, reward overshooting D = 12 | 5 seed + 50 episodes, C = 50 updates of 16 x 32 (about 29 min on 2 CPU cores) | 12, 200, 20, 5 | returns above 200 after about 15 episodes; `results/ch03_planet_quick.json` |
+# | quick | depth 8, belief 100, state 20; reward scale 100, free nats 1, reward overshooting D = 12 | 5 seed + 50 episodes, C = 50 updates of 16 x 32 (29-41 min on 2 CPU cores, by the CPU) | 12, 200, 20, 5 | returns above 200 after about 15-20 episodes; `results/ch03_planet_quick.json` |
 # | gpu | PlaNet: depth 32, belief 200, state 30 | 5 seed episodes, then rounds of C = 100 updates of 50 x 50 and one episode, until 100 episodes or a 50-minute budget (checkpointed; a rerun continues) | 12, 1000, 100, 10 | the automatic profile on a GPU (one Colab session): the paper's agent for as many episodes as fit, about 25-45 by the estimate below |
 # | full | PlaNet: depth 32, belief 200, state 30 | 5 seed + 1000 episodes, C = 100 updates of 50 x 50 | 12, 1000, 100, 10 | the paper's setting, only when chosen explicitly: 821 after 1000 episodes in the paper |
 #
@@ -549,16 +550,17 @@ viz.show_video([np.concatenate([f, r], 2) for f, r in zip(frames, recons)], fps=
 # | profile | 2 CPU cores, no GPU (measured) | Colab with a T4 GPU |
 # | --- | --- | --- |
 # | smoke | about a minute | about a minute (estimated) |
-# | quick | about 37 minutes (29 for the agent, 7 for the rest) | about 15 minutes (estimated) |
+# | quick | 37-53 minutes (this page: 53, of which 41 for the agent, on an AVX2 CPU; 37 on an AVX-512 one) | about 15 minutes (estimated) |
 # | gpu | about 27 minutes per episode: not meant for a CPU | about 60 minutes: the agent stops at its 50-minute budget, the model experiments take about 10 (estimated: the PlaNet paper's 36-72 s per round on a V100, about twice that on a T4; not yet measured on a GPU) |
 # | full | about three weeks | about 1-2 days (the paper: 10-20 hours on a V100) |
 #
-# The `full` profile is meant for a GPU: on this book's 2-core CPU one update of 50 x 50 took
-# 14 s and one planning step 1.4 s (`python benchmarks/bench_ch03.py`, which prints every
-# profile's figures), so one round of Algorithm 1 (100 updates and 125 planned decisions) takes
-# about 27 minutes, and 1000 episodes about three weeks; the paper reports 10-20 hours per task
-# on one V100. The same benchmark gives 0.56 s per update and 56 ms per planned action for
-# `quick`.
+# The `full` profile is meant for a GPU: on this book's 2-core AVX2 CPU one update of 50 x 50
+# took 17 s in float32 (14 s with channels-last convolutions) and one planning step 1.3-1.6 s
+# (`python benchmarks/bench_ch03.py`, which prints every profile's figures for the plain and the
+# fast paths), so one round of Algorithm 1 (100 updates and 125 planned decisions) takes about
+# 27-32 minutes, and 1000 episodes about three weeks; the paper reports 10-20 hours per task on
+# one V100. The same benchmark gives 0.57 s per update (0.69 s plain) and 86 ms per planned
+# action for `quick`.
 
 # %%
 print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.profile}")

@@ -120,14 +120,21 @@ def test_the_agent_trains_checkpoints_and_resumes(smoke_run):
 
 
 @pytest.mark.slow
-def test_dreamer_learns_in_imagination_to_push_the_square_right():
+@pytest.mark.parametrize("version", ["dreamer", "dreamerv2"])
+def test_dreamer_learns_in_imagination_to_push_the_square_right(version):
     """The learning test: on the moving-square task (reward = how far right the square is), a
     world model fitted to random data and an actor trained only in its imagination push
-    right from a filtered belief; the untrained actor does not."""
+    right from a filtered belief; the untrained actor does not. DreamerV2: categorical
+    latents, KL balancing, the target critic, entropy and half REINFORCE."""
+    from wmlib.agents.dreamer import dreamerv2
+
     torch.manual_seed(0)
     cfg = dataclasses.replace(SMOKE, depth=8, stoch_size=8, deter_size=32, hidden_size=32,
                               units=64, free_nats=1.0, lr=3e-3, actor_lr=1e-3, value_lr=1e-3,
                               horizon=6)
+    if version == "dreamerv2":
+        cfg = dreamerv2(cfg, stoch_size=8, classes=8, lr=3e-3, slow_target_every=10,
+                        actor_grad_mix=0.5)
     d = Dreamer(cfg, action_size=1)
     opts = {name: torch.optim.Adam(getattr(d, name).parameters(), lr=lr)
             for name, lr in (("world", cfg.lr), ("actor", cfg.actor_lr),
@@ -148,6 +155,79 @@ def test_dreamer_learns_in_imagination_to_push_the_square_right():
             actor_loss, imagined, lam, weights = d.actor_loss(posteriors)
             step(opts["actor"], actor_loss, d.actor, cfg.grad_clip)
             step(opts["value"], d.value_loss(imagined, lam, weights), d.value, cfg.grad_clip)
+            if cfg.slow_target_every and i % cfg.slow_target_every == 0:
+                d.update_target()
     after = first_actions()
     assert after.mean() > 0.5, after.flatten()
     assert before.mean() < 0.3, before.flatten()
+
+
+def test_categorical_latents_are_one_hot_with_straight_through_gradients():
+    from wmlib.models.rssm import LatentDynamics
+    from wmlib.objectives import kl
+
+    torch.manual_seed(0)
+    dyn = LatentDynamics(2, 16, "rssm", stoch_size=4, deter_size=8, hidden_size=8, classes=3)
+    embed = torch.randn(5, 2, 16, requires_grad=True)
+    posts, priors = dyn.observe(embed, torch.randn(5, 2, 2))
+    assert posts.stoch.shape == (5, 2, 12) and posts.features().shape == (5, 2, 20)
+    one_hot = posts.stoch.unflatten(-1, (4, 3))
+    assert set(one_hot.detach().unique().tolist()) <= {0.0, 1.0}
+    assert (one_hot.sum(-1) == 1).all()
+    # straight-through: the one-hot sample passes the softmax's gradient to the logits
+    (posts.stoch * torch.randn_like(posts.stoch)).sum().backward()
+    assert embed.grad.abs().sum() > 0
+    # KL of the V categoricals, by hand: sum_v sum_c q log(q / p)
+    q, p = posts.mean.softmax(-1), priors.mean.softmax(-1)
+    by_hand = (q * (q.log() - p.log())).sum((-2, -1))
+    torch.testing.assert_close(kl(posts, priors), by_hand)
+    with pytest.raises(ValueError, match="kind='rssm'"):
+        LatentDynamics(2, 16, "ssm", classes=3)
+
+
+def test_dreamerv2_reinforce_trains_the_actor_without_the_dynamics_gradient():
+    """With rho = 1 the actor learns from log pi(a | s) times the advantage, not through the
+    model: it keeps a gradient when the dynamics ignore the action (where rho = 0 has none)."""
+    from wmlib.agents.dreamer import dreamerv2
+
+    torch.manual_seed(0)
+    cfg = dreamerv2(SMOKE, stoch_size=4, classes=4, actor_grad_mix=1.0, actor_entropy=0.0)
+    d = Dreamer(cfg, action_size=1)
+    _, _, posteriors = d.world.loss(*d.world.prepare(synthetic_batch()))
+    d.world.dynamics.cell_in[0].weight.data[:, -1:] = 0.0  # h_t no longer depends on a_{t-1}
+    loss = d.actor_loss(posteriors)[0]
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert sum(g.abs().sum() for g in grads(d.actor)) > 0
+
+
+def test_the_target_critic_bootstraps_the_returns_and_follows_the_critic():
+    from wmlib.agents.dreamer import dreamerv2
+
+    torch.manual_seed(0)
+    cfg = dreamerv2(SMOKE, stoch_size=4, classes=4, slow_target_every=2)
+    d = Dreamer(cfg, action_size=1)
+    assert all(not p.requires_grad for p in d.target_value.parameters())
+    _, _, posteriors = d.world.loss(*d.world.prepare(synthetic_batch()))
+    imagined, _ = d.imagine(posteriors)
+    lam_before = d.returns(imagined)[0]
+    with torch.no_grad():
+        for p in d.value.parameters():
+            p.add_(1.0)  # the critic moves; the returns still read the target critic
+    torch.testing.assert_close(d.returns(imagined)[0], lam_before)
+    d.update_target()
+    assert not torch.allclose(d.returns(imagined)[0], lam_before)
+
+
+@pytest.mark.slow
+def test_dreamerv2_agent_runs_a_smoke_round_with_every_option(tmp_path):
+    from wmlib.agents.dreamer import dreamerv2
+
+    cfg = dreamerv2(SMOKE, stoch_size=4, classes=4, actor_grad_mix=0.5, slow_target_every=2)
+    agent = DreamerAgent(cfg, run_dir=tmp_path, seed=0, device="cpu")
+    agent.train(progress=False, echo=False)
+    h = agent.history
+    assert all(math.isfinite(v) for k in ("loss", "actor_loss", "value_loss") for v in h[k][1])
+    assert agent.updates == cfg.collect_interval * cfg.episodes
+    torch.testing.assert_close(agent.dreamer.target_value.net[0].weight,
+                               agent.dreamer.value.net[0].weight)

@@ -24,6 +24,8 @@ evaluation, Algorithm 1's schedule) with Dreamer's networks, update and policy.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +63,10 @@ class DreamerConfig(PlaNetConfig):
     lambda_: float = 0.95
     action_init_std: float = 5.0
     exploration_noise: float = 0.3      # additive Gaussian noise while collecting
+    # DreamerV2's behaviour options (see `dreamerv2`): rho, eta and the target critic.
+    actor_grad_mix: float = 0.0         # rho: weight of REINFORCE; 0 = dynamics backprop only
+    actor_entropy: float = 0.0          # eta: weight of the policy's entropy
+    slow_target_every: int = 0          # copy the critic into a target critic every N updates
 
 
 CONFIGS = {
@@ -75,6 +81,18 @@ CONFIGS = {
                          bf16=True),
     "full": DreamerConfig(episodes=1000, bf16=True),
 }
+
+
+def dreamerv2(cfg: DreamerConfig, **overrides) -> DreamerConfig:
+    """DreamerV2's settings for DeepMind Control (Hafner et al. 2021; danijar/dreamerv2's
+    ``dmc`` configuration) on top of ``cfg``: 32 categorical latents of 32 classes, KL
+    balancing 0.8 with 1 free nat on the batch mean, model learning rate 3e-4 (Adam eps 1e-5),
+    entropy 1e-4, a target critic copied every 100 updates, and the actor trained by dynamics
+    backpropagation (rho = 0; the paper's Atari setting is rho = 1, REINFORCE)."""
+    v2 = dict(stoch_size=32, classes=32, kl_alpha=0.8, free_nats=1.0, kl_clamp="batch",
+              lr=3e-4, adam_eps=1e-5, actor_entropy=1e-4, slow_target_every=100,
+              actor_grad_mix=0.0)
+    return dataclasses.replace(cfg, **(v2 | overrides))
 
 
 @contextlib.contextmanager
@@ -102,6 +120,14 @@ class Dreamer(nn.Module):
         self.actor = TanhNormalActor(feature_size, action_size, cfg.units,
                                      init_std=cfg.action_init_std)
         self.value = ValueNet(feature_size, cfg.units)
+        # DreamerV2's slowly updated target critic: the lambda-returns bootstrap from it.
+        self.target_value = copy.deepcopy(self.value).requires_grad_(False) \
+            if cfg.slow_target_every else None
+
+    def update_target(self) -> None:
+        """Copy the critic into the target critic (DreamerV2: every 100 updates, fraction 1)."""
+        if self.target_value is not None:
+            self.target_value.load_state_dict(self.value.state_dict())
 
     def imagine(self, posteriors: State) -> tuple[State, torch.Tensor]:
         """Imagined trajectories of H steps from every posterior state (time and batch
@@ -117,7 +143,7 @@ class Dreamer(nn.Module):
         weights ``gamma^(tau-1)`` that discount later steps, as in Dreamer's code."""
         features = imagined.features()
         rewards = self.world.predict_reward(features)
-        values = self.value(features)
+        values = (self.target_value or self.value)(features)
         discounts = torch.full_like(rewards, self.cfg.discount)
         lam = lambda_return(rewards[:-1], values[:-1], discounts[:-1], values[-1],
                             self.cfg.lambda_)
@@ -126,13 +152,37 @@ class Dreamer(nn.Module):
 
     def actor_loss(self, posteriors: State) -> tuple[torch.Tensor, State, torch.Tensor,
                                                       torch.Tensor]:
-        """Eq. 7: ``-mean_tau gamma^tau V_lambda(s_tau)``, differentiated through the learned
-        dynamics, rewards and values into the actor only. Returns the loss, the imagined
-        states, their lambda-returns and weights (for the value loss)."""
+        """Dreamer's eq. 7, ``-mean_tau gamma^tau V_lambda(s_tau)``, differentiated through the
+        learned dynamics, rewards and values into the actor only; with DreamerV2's options its
+        eq. 6:
+
+            -rho log pi(sg(a_t) | sg(s_t)) sg(V_lambda(s_{t+1}) - v(s_t))     (REINFORCE)
+            -(1 - rho) V_lambda(s_{t+1})                         (dynamics backpropagation)
+            -eta H(pi(. | s_t))                                             (entropy),
+
+        for the states ``s_t`` where the actions were chosen (the start and the first H - 2
+        imagined states; v the target critic when there is one). The entropy of the squashed
+        Gaussian has no closed form: ``-log pi(a)`` of a reparameterized sample estimates it.
+        Returns the loss, the imagined states, their lambda-returns and weights."""
+        cfg = self.cfg
         with frozen(self.world, self.value):
-            imagined, _ = self.imagine(posteriors)
+            imagined, actions = self.imagine(posteriors)
             lam, _, weights = self.returns(imagined)
-        return -(weights * lam).mean(), imagined, lam, weights
+        objective = (1 - cfg.actor_grad_mix) * lam
+        if cfg.actor_grad_mix or cfg.actor_entropy:
+            start = posteriors.detach().flatten()
+            chosen_in = State.stack([start] + [imagined[k] for k in range(len(lam) - 1)])
+            features = chosen_in.features().detach()
+            policy = self.actor(features)
+            if cfg.actor_grad_mix:
+                with torch.no_grad():
+                    baseline = (self.target_value or self.value)(features)
+                advantage = (lam - baseline).detach()
+                taken = actions[:-1].detach().clamp(-1 + 1e-6, 1 - 1e-6)  # finite atanh
+                objective = objective + cfg.actor_grad_mix * policy.log_prob(taken) * advantage
+            if cfg.actor_entropy:
+                objective = objective - cfg.actor_entropy * policy.log_prob(policy.rsample())
+        return -(weights * objective).mean(), imagined, lam, weights
 
     def value_loss(self, imagined: State, lam: torch.Tensor,
                    weights: torch.Tensor) -> torch.Tensor:
@@ -203,6 +253,9 @@ class DreamerAgent(PlaNetAgent):
         step(self.actor_optim, actor_loss, d.actor, cfg.grad_clip)
         value_loss = d.value_loss(imagined, lam, weights)
         step(self.value_optim, value_loss, d.value, cfg.grad_clip)
+        self.updates = getattr(self, "updates", 0) + 1
+        if cfg.slow_target_every and self.updates % cfg.slow_target_every == 0:
+            d.update_target()
         metrics.update(actor_loss=actor_loss.detach(), value_loss=value_loss.detach(),
                        imagined_return=lam[0].mean().detach())
         return scalars(metrics)
@@ -225,4 +278,5 @@ def train(profile: str | None = None, run_dir: str | Path | None = None, seed: i
                        progress, device, **overrides)
 
 
-__all__ = ["CONFIGS", "Dreamer", "DreamerAgent", "DreamerConfig", "DreamerPolicy", "train"]
+__all__ = ["CONFIGS", "Dreamer", "DreamerAgent", "DreamerConfig", "DreamerPolicy", "dreamerv2",
+           "train"]

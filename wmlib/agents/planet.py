@@ -59,7 +59,8 @@ class PlaNetConfig:
     # World model (PlaNet: conv depth 32, belief 200, state 30, hidden 200, min std 0.1).
     kind: str = "rssm"
     depth: int = 32
-    stoch_size: int = 30
+    stoch_size: int = 30                # Gaussian: its size; categorical: the variables V
+    classes: int = 0                    # 0: Gaussian latents; C: DreamerV2's V x C categoricals
     deter_size: int = 200
     hidden_size: int = 200
     min_std: float = 0.1
@@ -152,7 +153,7 @@ class PlaNet(nn.Module):
         self.encoder = ConvEncoder(cfg.depth, channels_last=cfg.channels_last)
         self.dynamics = LatentDynamics(action_size, self.encoder.embed_dim, cfg.kind,
                                        cfg.stoch_size, cfg.deter_size, cfg.hidden_size,
-                                       cfg.min_std)
+                                       cfg.min_std, classes=cfg.classes)
         self.decoder = ConvDecoder(self.dynamics.feature_size, cfg.depth,
                                    channels_last=cfg.channels_last)
         self.reward = mlp(self.dynamics.feature_size, 1, cfg.hidden_size, 2)

@@ -33,3 +33,17 @@ def test_mpc_command_runs_in_smoke(capsys):
 
     assert main(["mpc", "--planner", "shooting", "--profile", "smoke", "--episodes", "1"]) == 0
     assert "mean return" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("agent", ["planet", "dreamer"])
+def test_train_command_trains_and_resumes_in_smoke(agent, tmp_path, capsys):
+    from wmlib.cli import main
+
+    run_dir = tmp_path / agent
+    args = ["train", agent, "--profile", "smoke", "--run-dir", str(run_dir), "--no-progress",
+            "--device", "cpu"]
+    assert main(args) == 0
+    assert (run_dir / "checkpoint.pt").exists() and (run_dir / "log.txt").exists()
+    first = (run_dir / "log.txt").read_text()
+    assert main(args) == 0  # finished: a rerun only loads the checkpoint
+    assert "episode" in first and "device cpu" in first

@@ -77,6 +77,18 @@ def PlaNet_on_meta(cfg) -> planet.PlaNet:
     return planet.PlaNet(cfg, action_size=1).to(META)
 
 
+def test_dreamer_imagines_and_learns_behaviour_on_the_models_device():
+    from wmlib.agents.dreamer import CONFIGS as DREAMER
+    from wmlib.agents.dreamer import Dreamer
+
+    d = Dreamer(DREAMER["smoke"], action_size=1).to(META)
+    _, _, posteriors = d.world.loss(*d.world.prepare(replay_batch()))
+    actor_loss, imagined, lam, weights = d.actor_loss(posteriors)
+    actor_loss.backward()
+    d.value_loss(imagined, lam, weights).backward()
+    assert lam.device == META and all(p.grad.device == META for p in d.actor.parameters())
+
+
 def test_latent_cem_plans_on_the_models_device():
     model = PlaNet_on_meta(SMOKE)
     state = model.dynamics.initial(1)

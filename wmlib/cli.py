@@ -4,7 +4,7 @@ Commands:
   info                     versions, device, profile, rendering backend and a test frame
   mpc                      chapter 1: evaluate CEM / random shooting with the true simulator
   build CHAPTER...         execute chapter notebooks in a profile into build/
-  train planet             chapter 3: train PlaNet headless (checkpoints, resume)
+  train planet|dreamer     chapter 3 (PlaNet) or 4 (Dreamer) headless (checkpoints, resume)
   world-models             chapter 2: the World Models pipeline on CarRacing (resumes)
   bench                    environment and planning throughput for each profile
 
@@ -85,16 +85,17 @@ def cmd_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.agent == "planet":
-        from wmlib.agents.planet import record_run, train
-        from wmlib.paths import show
+    from wmlib.agents import dreamer, planet
+    from wmlib.paths import show
 
-        overrides = {"kind": args.kind} if args.kind else {}
-        agent = train(args.profile, run_dir=args.run_dir, seed=args.seed, env_id=args.env,
-                      episodes=args.episodes, progress=not args.no_progress,
-                      device=args.device, **overrides)
-        if args.record:
-            print(f"recorded in {show(record_run(agent, args.record))}")
+    train = {"planet": planet.train, "dreamer": dreamer.train}[args.agent]
+    overrides = {"kind": args.kind} if args.kind else {}
+    run_dir = args.run_dir or f"runs/{args.agent}"
+    agent = train(args.profile, run_dir=run_dir, seed=args.seed, env_id=args.env,
+                  episodes=args.episodes, progress=not args.no_progress,
+                  device=args.device, **overrides)
+    if args.record:
+        print(f"recorded in {show(planet.record_run(agent, args.record))}")
     return 0
 
 
@@ -138,11 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--out", default="build")
     s.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     s.set_defaults(fn=cmd_build)
-    s = add("train", help="train an agent headless (chapter 3: planet)")
-    s.add_argument("agent", choices=["planet"])
+    s = add("train", help="train an agent headless (chapter 3: planet, chapter 4: dreamer)")
+    s.add_argument("agent", choices=["planet", "dreamer"])
     s.add_argument("--env", default=None, help="environment id (default: the config's)")
     s.add_argument("--profile", default=None, help="smoke, quick, gpu or full (default: auto)")
-    s.add_argument("--run-dir", default="runs/planet", help="checkpoint, replay and log")
+    s.add_argument("--run-dir", default=None,
+                   help="checkpoint, replay and log (default: runs/<agent>)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--episodes", type=int, default=None, help="collected episodes (after seed)")
     s.add_argument("--kind", choices=["rnn", "ssm", "rssm"], default=None)

@@ -36,6 +36,7 @@ from wmlib import devices
 from wmlib.models.rssm import LatentDynamics, State
 from wmlib.nets import ConvDecoder, ConvEncoder, mlp
 from wmlib.objectives import (
+    kl_balance,
     kl_loss,
     latent_overshooting,
     observation_overshooting,
@@ -54,16 +55,22 @@ class PlaNetConfig:
     """Everything that defines a PlaNet run; `CONFIGS` holds one per profile."""
 
     env_id: str = "dmc:cartpole-swingup"
+    action_repeat: int | None = None    # None: PlaNet's per-domain repeat (cartpole 8, ...)
     # World model (PlaNet: conv depth 32, belief 200, state 30, hidden 200, min std 0.1).
     kind: str = "rssm"
     depth: int = 32
-    stoch_size: int = 30
+    stoch_size: int = 30                # Gaussian: its size; categorical: the variables V
+    classes: int = 0                    # 0: Gaussian latents; C: DreamerV2's V x C categoricals
     deter_size: int = 200
     hidden_size: int = 200
     min_std: float = 0.1
     bits: int = 5                       # PlaNet's 5-bit pixels with dequantisation noise
+                                        # (8: Dreamer's 8-bit pixels, no noise)
     # Loss (eq. 16 with free nats; overshooting eq. 29 when overshooting >= 2). See `PlaNet.loss`.
     free_nats: float = 3.0
+    kl_clamp: str = "step"              # "step": PlaNet clamps each step's KL at free nats;
+                                        # "batch": Dreamer clamps the batch mean
+    kl_alpha: float = 0.5               # DreamerV2's KL balancing (0.8); 0.5 is the plain KL
     reward_scale: float = 10.0          # weight of the reward loss (PlaNet's code: 10)
     overshooting: int = 0               # distance D of overshooting (0 or 1: off)
     overshooting_beta: float = 1.0      # weight of the mean d-step KL, d = 2..D (see loss)
@@ -135,12 +142,18 @@ class PlaNet(nn.Module):
 
     def __init__(self, cfg: PlaNetConfig, action_size: int):
         super().__init__()
+        if cfg.kl_clamp not in ("step", "batch"):
+            raise ValueError(f"kl_clamp must be 'step' (PlaNet) or 'batch' (Dreamer), got "
+                             f"{cfg.kl_clamp!r}")
+        if cfg.kl_clamp == "step" and cfg.kl_alpha != 0.5:
+            raise ValueError("KL balancing (kl_alpha != 0.5) clamps the batch-mean KL, as "
+                             "DreamerV2 does: set kl_clamp='batch'.")
         self.cfg = cfg
         self.action_size = action_size
         self.encoder = ConvEncoder(cfg.depth, channels_last=cfg.channels_last)
         self.dynamics = LatentDynamics(action_size, self.encoder.embed_dim, cfg.kind,
                                        cfg.stoch_size, cfg.deter_size, cfg.hidden_size,
-                                       cfg.min_std)
+                                       cfg.min_std, classes=cfg.classes)
         self.decoder = ConvDecoder(self.dynamics.feature_size, cfg.depth,
                                    channels_last=cfg.channels_last)
         self.reward = mlp(self.dynamics.feature_size, 1, cfg.hidden_size, 2)
@@ -172,7 +185,7 @@ class PlaNet(nn.Module):
 
         x = devices.to_device(obs, self._device())  # uint8 over the bus, converted on the device
         _check_obs(x)
-        return preprocess(x, bits=self.cfg.bits, noise=noise)
+        return preprocess(x, bits=self.cfg.bits, noise=noise and self.cfg.bits < 8)
 
     def prepare(self, batch: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
         """A replay batch ``[B, T, ...]`` -> time-major ``(obs, actions, rewards)``.
@@ -197,7 +210,10 @@ class PlaNet(nn.Module):
         scalar tensors (`wmlib.training.scalars` reads them with one device sync).
 
         * The negative ELBO of seed 003 eq. (16) (``eq:pwr.1``): reconstruction, plus the
-          one-step KL with free nats (`wmlib.objectives.kl_loss`), plus the reward loss times
+          one-step KL with free nats (`wmlib.objectives.kl_loss`, clamped per step as PlaNet
+          does; with ``kl_clamp="batch"`` the batch mean is clamped as in Dreamer, and
+          ``kl_alpha`` balances it as in DreamerV2, `wmlib.objectives.kl_balance`), plus the
+          reward loss times
           ``reward_scale``. The paper writes the reward term with weight 1; PlaNet's released
           code (``configs.py``) weights it by 10: one scalar against 12,288 pixel terms is
           otherwise learned very slowly.
@@ -231,7 +247,10 @@ class PlaNet(nn.Module):
         over_priors = (list(overshooting_priors(self.dynamics, posteriors, actions, D))
                        if D >= 2 else None)
         if self.dynamics.stoch_size:
-            kl = kl_loss(posteriors, priors, cfg.free_nats)
+            if cfg.kl_clamp == "step" and cfg.kl_alpha == 0.5:
+                kl = kl_loss(posteriors, priors, cfg.free_nats)
+            else:  # Dreamer's clamp of the mean KL, with DreamerV2's balance where alpha != 0.5
+                kl = kl_balance(posteriors, priors, cfg.kl_alpha, cfg.free_nats)
             metrics["kl"] = kl.detach()
             if D >= 2 and beta:
                 betas = [0.0] + [beta * D / (D - 1)] * (D - 1)
@@ -326,7 +345,8 @@ class PlaNetAgent:
         from wmlib.replay import Replay
 
         self.cfg, self.seed = cfg, seed
-        self.env = env if env is not None else envs.make(cfg.env_id, pixels=True, size=64)
+        self.env = env if env is not None else envs.make(cfg.env_id, pixels=True, size=64,
+                                                         action_repeat=cfg.action_repeat)
         shape = tuple(self.env.observation_space.shape)
         if shape != OBS_SHAPE:
             raise ValueError(f"PlaNet needs 64x64 pixel observations (3, 64, 64), but "
@@ -334,8 +354,7 @@ class PlaNetAgent:
                              "size=64).")
         self.device = devices.resolve(device)  # None: the session's (wmlib.setup's) device
         torch.manual_seed(seed)
-        self.model = PlaNet(cfg, self.env.action_space.shape[0]).to(self.device)
-        self.optim = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+        self.build(self.env.action_space.shape[0])
         self.run_dir = Path(run_dir) if run_dir else None
         replay_dir = self.run_dir / "replay" if self.run_dir else None
         if replay_dir is not None and replay_dir.is_dir():
@@ -351,8 +370,20 @@ class PlaNetAgent:
             (self.run_dir / "config.json").write_text(
                 json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
 
+    def build(self, action_size: int) -> None:
+        """The networks and optimisers (an agent built on this loop, like Dreamer, overrides
+        `build`, `modules`, `update` and `make_policy`)."""
+        self.model = PlaNet(self.cfg, action_size).to(self.device)
+        self.optim = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr,
+                                      eps=self.cfg.adam_eps)
+
+    def make_policy(self, noise: float, seed: int):
+        """The policy that acts in the environment: MPC with latent CEM."""
+        return PlaNetPolicy(self.model, noise=noise, seed=seed)
+
     # -- bookkeeping ---------------------------------------------------------------------
     def modules(self) -> dict:
+        """Everything a checkpoint holds (networks and optimisers)."""
         return {"model": self.model, "optim": self.optim}
 
     def log(self, line: str, echo: bool = True) -> None:
@@ -410,7 +441,7 @@ class PlaNetAgent:
         from wmlib.rollout import run_episode
 
         self.model.eval()
-        policy = PlaNetPolicy(self.model, noise=0.0, seed=seed)
+        policy = self.make_policy(0.0, seed)
         rets = []
         for i in range(episodes):
             policy.reset()
@@ -458,8 +489,7 @@ class PlaNetAgent:
             metrics = {k: v / max(cfg.collect_interval, 1) for k, v in sums.items()}
             t1 = time.time()
             self.model.eval()
-            policy = PlaNetPolicy(self.model, cfg.exploration_noise,
-                                  seed=self.seed * 100_000 + 1000 + step)
+            policy = self.make_policy(cfg.exploration_noise, self.seed * 100_000 + 1000 + step)
             _, info = self.collect(policy, seed=self.seed * 100_000 + 1000 + step)
             self.model.train()
             t2 = time.time()
@@ -497,19 +527,30 @@ def train(profile: str | None = None, run_dir: str | Path | None = None, seed: i
           device=None, **overrides) -> PlaNetAgent:
     """Train PlaNet headless in a profile (``python -m wmlib train planet``) on ``device``
     (default: the session's, `wmlib.devices.default_device`)."""
+    return train_agent(PlaNetAgent, CONFIGS, profile, run_dir, seed, env_id, episodes,
+                       progress, device, **overrides)
+
+
+def train_agent(agent_cls, configs: dict, profile: str | None = None,
+                run_dir: str | Path | None = None, seed: int = 0, env_id: str | None = None,
+                episodes: int | None = None, progress: bool = True, device=None,
+                **overrides):
+    """Build ``agent_cls`` with its profile's config from ``configs`` (plus ``overrides``),
+    log the set-up and run its Algorithm 1; `train` for PlaNet, `wmlib.agents.dreamer.train`
+    for Dreamer."""
     from wmlib.profiles import current_profile, seed_everything
 
     profile = current_profile(profile)
-    cfg = CONFIGS[profile]
+    cfg = configs[profile]
     if env_id:
         overrides["env_id"] = env_id
     if overrides:
         cfg = dataclasses.replace(cfg, **overrides)
     seed_everything(seed)
-    agent = PlaNetAgent(cfg, run_dir=run_dir, seed=seed, device=device)
+    agent = agent_cls(cfg, run_dir=run_dir, seed=seed, device=device)
     agent.profile = profile
-    agent.log(f"PlaNet on {cfg.env_id}, profile {profile}, seed {seed}, device {agent.device}, "
-              f"torch threads {torch.get_num_threads()}: {cfg}")
+    agent.log(f"{agent_cls.__name__} on {cfg.env_id}, profile {profile}, seed {seed}, device "
+              f"{agent.device}, torch threads {torch.get_num_threads()}: {cfg}")
     agent.train(episodes, progress=progress)
     return agent
 

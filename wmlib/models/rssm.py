@@ -36,7 +36,7 @@ from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
-from torch.distributions import Independent, Normal
+from torch.distributions import Independent, Normal, OneHotCategoricalStraightThrough
 from torch.nn import functional as F
 
 from wmlib.nets import ACTIVATIONS, mlp
@@ -51,6 +51,10 @@ class State:
     ``mean`` and ``std`` describe the Gaussian over the stochastic state (the prior
     ``p(s_t | ...)`` or the posterior ``q(s_t | ...)``), ``stoch`` is a sample of it and ``deter``
     is the deterministic belief ``h_t``. ``lead`` is ``[B]`` for one step, ``[T, B]`` for sequences.
+
+    With DreamerV2's categorical latents, ``mean`` holds the logits ``[*lead, V, C]`` of V
+    categorical variables of C classes, ``std`` is empty (``[*lead, 0]``) and ``stoch`` is the
+    flattened one-hot sample ``[*lead, V * C]``.
     """
 
     mean: torch.Tensor
@@ -62,8 +66,16 @@ class State:
         """``[deter, stoch]``: what decoders, reward heads and policies see, ``[*lead, F]``."""
         return torch.cat([self.deter, self.stoch], -1)
 
+    @property
+    def categorical(self) -> bool:
+        """Whether the stochastic state is categorical (DreamerV2) rather than Gaussian."""
+        return self.mean.dim() > self.stoch.dim()
+
     def dist(self) -> Independent:
-        """The diagonal Gaussian over ``s_t``; its event is the last dimension."""
+        """The distribution over ``s_t``: a diagonal Gaussian, or V independent categoricals
+        (one-hot, with straight-through gradients); its event is the latent dimensions."""
+        if self.categorical:
+            return Independent(OneHotCategoricalStraightThrough(logits=self.mean), 1)
         return Independent(Normal(self.mean, self.std), 1)
 
     def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> State:
@@ -84,7 +96,8 @@ class State:
         ``posteriors.detach().flatten()`` starts one imagined rollout from every posterior state
         of a training batch, as Dreamer does.
         """
-        return self.map(lambda x: x.flatten(0, -2))
+        last = self.deter.dim() - 2  # the last leading dimension
+        return self.map(lambda x: x.flatten(0, last))
 
     def unflatten(self, dim: int, sizes: tuple[int, ...]) -> State:
         """Split leading dimension ``dim`` into ``sizes``, as `torch.Tensor.unflatten`.
@@ -124,6 +137,9 @@ class LatentDynamics(nn.Module):
         hidden_size: width of the hidden layers.
         min_std: lower bound added to the softplus std of every Gaussian, as in PlaNet.
         act: activation, a key of `wmlib.nets.ACTIVATIONS`.
+        classes: 0 for Gaussian latents; C > 0 for DreamerV2's categorical latents, where
+            ``stoch_size`` counts the variables V (DreamerV2: 32 of 32 classes), sampled as
+            one-hot vectors with straight-through gradients (``kind="rssm"`` only).
     """
 
     def __init__(
@@ -136,13 +152,20 @@ class LatentDynamics(nn.Module):
         hidden_size: int = 200,
         min_std: float = 0.1,
         act: str = "elu",
+        classes: int = 0,
     ):
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        self.kind = kind
+        if classes and kind != "rssm":
+            raise ValueError(f"categorical latents (classes={classes}) are DreamerV2's RSSM: "
+                             f"use kind='rssm', not {kind!r}")
+        self.kind, self.classes, self.variables = kind, classes, stoch_size
         self.action_size = action_size
         self.embed_size = embed_size
+        stats = stoch_size * classes if classes else 2 * stoch_size  # logits, or mean and std
+        if classes:
+            stoch_size = stoch_size * classes  # the one-hot sample, flattened
         self.stoch_size = 0 if kind == "rnn" else stoch_size
         self.deter_size = 0 if kind == "ssm" else deter_size
         self.feature_size = self.deter_size + self.stoch_size
@@ -159,14 +182,18 @@ class LatentDynamics(nn.Module):
         self.cell = nn.GRUCell(hidden_size, deter_size)
         if kind == "rssm":
             # p(s_t | h_t) and q(s_t | h_t, o_t).
-            self.prior_net = mlp(deter_size, 2 * stoch_size, hidden_size, 1, act)
-            self.post_net = mlp(deter_size + embed_size, 2 * stoch_size, hidden_size, 1, act)
+            self.prior_net = mlp(deter_size, stats, hidden_size, 1, act)
+            self.post_net = mlp(deter_size + embed_size, stats, hidden_size, 1, act)
 
     def initial(self, batch_size: int) -> State:
-        """The fixed initial state ``s_0`` (zeros; std one), on the device of the parameters."""
+        """The fixed initial state ``s_0`` (zeros; std one, or uniform logits), on the device
+        of the parameters."""
         param = next(self.parameters())
         stoch = param.new_zeros(batch_size, self.stoch_size)
         deter = param.new_zeros(batch_size, self.deter_size)
+        if self.classes:
+            logits = param.new_zeros(batch_size, self.variables, self.classes)
+            return State(logits, param.new_zeros(batch_size, 0), stoch, deter)
         return State(stoch, torch.ones_like(stoch), stoch, deter)
 
     def img_step(self, prev_state: State, prev_action: torch.Tensor) -> State:
@@ -177,16 +204,14 @@ class LatentDynamics(nn.Module):
         """
         if self.kind == "ssm":
             inputs = torch.cat([prev_state.stoch, prev_action], -1)
-            mean, std = self._gaussian(self.prior_net(inputs))
-            return State(mean, std, _rsample(mean, std), prev_state.deter)
+            return self._stochastic(self.prior_net(inputs), prev_state.deter)
         inputs = [prev_state.stoch, prev_action]
         if self.kind == "rnn":
             inputs.append(prev_action.new_zeros(*prev_action.shape[:-1], self.embed_size))
         deter = self.cell(self.cell_in(torch.cat(inputs, -1)), prev_state.deter)
         if self.kind == "rnn":
             return State(prev_state.mean, prev_state.std, prev_state.stoch, deter)
-        mean, std = self._gaussian(self.prior_net(deter))
-        return State(mean, std, _rsample(mean, std), deter)
+        return self._stochastic(self.prior_net(deter), deter)
 
     def obs_step(
         self, prev_state: State, prev_action: torch.Tensor, embed: torch.Tensor
@@ -207,8 +232,7 @@ class LatentDynamics(nn.Module):
             inputs = torch.cat([prior.mean, prior.std, embed], -1)
         else:
             inputs = torch.cat([prior.deter, embed], -1)
-        mean, std = self._gaussian(self.post_net(inputs))
-        return State(mean, std, _rsample(mean, std), prior.deter), prior
+        return self._stochastic(self.post_net(inputs), prior.deter), prior
 
     def observe(
         self, embed: torch.Tensor, actions: torch.Tensor, state: State | None = None
@@ -263,6 +287,16 @@ class LatentDynamics(nn.Module):
             priors.append(state)
             actions.append(action)
         return State.stack(priors), torch.stack(actions)
+
+    def _stochastic(self, stats: torch.Tensor, deter: torch.Tensor) -> State:
+        """The state whose stochastic part has the statistics ``stats`` (a network's output),
+        with a reparameterized (Gaussian) or straight-through (categorical) sample."""
+        if self.classes:
+            logits = stats.unflatten(-1, (self.variables, self.classes))
+            sample = OneHotCategoricalStraightThrough(logits=logits).rsample()
+            return State(logits, stats.new_zeros(*stats.shape[:-1], 0), sample.flatten(-2), deter)
+        mean, std = self._gaussian(stats)
+        return State(mean, std, _rsample(mean, std), deter)
 
     def _gaussian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, std = x.chunk(2, -1)

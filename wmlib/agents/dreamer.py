@@ -1,0 +1,282 @@
+"""Dreamer (Hafner et al. 2020, "Dream to Control", arXiv:1912.01603): behaviour learned by
+backpropagating lambda-returns through the imagined trajectories of a learned world model.
+
+Dreamer keeps PlaNet's world model (chapter 3: the conv encoder, the RSSM, the decoder and the
+reward head, `wmlib.agents.planet.PlaNet`, with Dreamer's batch-mean free nats) and PlaNet's
+data collection (Algorithm 1: C updates per collected episode), and replaces the planner by two
+networks trained in imagination (Dreamer's Algorithm 1, lines 6-13):
+
+* imagine ``H = 15`` steps ahead from every posterior state of the batch, with actions from the
+  actor ``a_tau ~ q_phi(a | s_tau)`` (`Dreamer.imagine`);
+* the lambda-return ``V_lambda(s_tau)`` of the imagined rewards and values (eq. 6,
+  `wmlib.objectives.lambda_return`);
+* the actor loss ``-sum_tau V_lambda(s_tau)`` (eq. 7), whose gradient flows back through the
+  values, rewards and learned dynamics into the actor (`Dreamer.actor_loss`);
+* the value loss ``sum_tau 1/2 (v_psi(s_tau) - sg(V_lambda(s_tau)))^2`` (eq. 8,
+  `Dreamer.value_loss`);
+* three optimisers, each updating only its own networks (model 6e-4, actor and value 8e-5,
+  gradients clipped at norm 100).
+
+`DreamerAgent` runs it: it is `wmlib.agents.planet.PlaNetAgent` (replay, checkpoints, resume,
+evaluation, Algorithm 1's schedule) with Dreamer's networks, update and policy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from wmlib import devices
+from wmlib.agents.planet import PlaNet, PlaNetAgent, PlaNetConfig, train_agent
+from wmlib.models.actor_critic import TanhNormalActor, ValueNet
+from wmlib.models.rssm import State
+from wmlib.objectives import lambda_return
+from wmlib.training import scalars
+
+
+@dataclass(frozen=True)
+class DreamerConfig(PlaNetConfig):
+    """PlaNet's fields (the world model, the replay, Algorithm 1) with Dreamer's values, and the
+    behaviour's. ``horizon`` is the imagination horizon H."""
+
+    action_repeat: int | None = 2       # Dreamer: 2 for every task
+    bits: int = 8                       # Dreamer's 8-bit pixels
+    free_nats: float = 3.0
+    kl_clamp: str = "batch"             # Dreamer clamps the batch-mean KL
+    reward_scale: float = 1.0
+    lr: float = 6e-4                    # the world model's learning rate
+    adam_eps: float = 1e-7              # TensorFlow's Adam default, which Dreamer uses
+    grad_clip: float = 100.0
+    horizon: int = 15
+    # Behaviour (Dreamer: 400 units, actor 4 layers, value 3 layers, lambda 0.95, gamma 0.99).
+    units: int = 400
+    actor_lr: float = 8e-5
+    value_lr: float = 8e-5
+    discount: float = 0.99
+    lambda_: float = 0.95
+    action_init_std: float = 5.0
+    exploration_noise: float = 0.3      # additive Gaussian noise while collecting
+    # DreamerV2's behaviour options (see `dreamerv2`): rho, eta and the target critic.
+    actor_grad_mix: float = 0.0         # rho: weight of REINFORCE; 0 = dynamics backprop only
+    actor_entropy: float = 0.0          # eta: weight of the policy's entropy
+    slow_target_every: int = 0          # copy the critic into a target critic every N updates
+
+
+CONFIGS = {
+    "smoke": DreamerConfig(depth=4, stoch_size=4, deter_size=16, hidden_size=16, units=16,
+                           batch_size=4, chunk_length=8, seed_episodes=2, collect_interval=3,
+                           episodes=2, eval_every=2, max_steps=10, horizon=4),
+    # Not yet run end to end: chapter 4 will measure and tune it.
+    "quick": DreamerConfig(depth=8, stoch_size=20, deter_size=100, hidden_size=100, units=200,
+                           batch_size=16, chunk_length=32, collect_interval=50, episodes=50,
+                           eval_every=5, eval_episodes=2, channels_last=True),
+    "gpu": DreamerConfig(episodes=100, eval_every=10, eval_episodes=2, budget_s=50 * 60.0,
+                         bf16=True),
+    "full": DreamerConfig(episodes=1000, bf16=True),
+}
+
+
+def dreamerv2(cfg: DreamerConfig, **overrides) -> DreamerConfig:
+    """DreamerV2's settings for DeepMind Control (Hafner et al. 2021; danijar/dreamerv2's
+    ``dmc`` configuration) on top of ``cfg``: 32 categorical latents of 32 classes, KL
+    balancing 0.8 with 1 free nat on the batch mean, model learning rate 3e-4 (Adam eps 1e-5),
+    entropy 1e-4, a target critic copied every 100 updates, and the actor trained by dynamics
+    backpropagation (rho = 0; the paper's Atari setting is rho = 1, REINFORCE)."""
+    v2 = dict(stoch_size=32, classes=32, kl_alpha=0.8, free_nats=1.0, kl_clamp="batch",
+              lr=3e-4, adam_eps=1e-5, actor_entropy=1e-4, slow_target_every=100,
+              actor_grad_mix=0.0)
+    return dataclasses.replace(cfg, **(v2 | overrides))
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module):
+    """Let gradients flow *through* ``modules`` but not *into* their parameters (as Dreamer's
+    separate gradient tapes do: the actor loss trains the actor only)."""
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+class Dreamer(nn.Module):
+    """The world model (`PlaNet`), the actor ``q_phi(a | s)`` and the value ``v_psi(s)``."""
+
+    def __init__(self, cfg: DreamerConfig, action_size: int):
+        super().__init__()
+        self.cfg = cfg
+        self.world = PlaNet(cfg, action_size)
+        feature_size = self.world.dynamics.feature_size
+        self.actor = TanhNormalActor(feature_size, action_size, cfg.units,
+                                     init_std=cfg.action_init_std)
+        self.value = ValueNet(feature_size, cfg.units)
+        # DreamerV2's slowly updated target critic: the lambda-returns bootstrap from it.
+        self.target_value = copy.deepcopy(self.value).requires_grad_(False) \
+            if cfg.slow_target_every else None
+
+    def update_target(self) -> None:
+        """Copy the critic into the target critic (DreamerV2: every 100 updates, fraction 1)."""
+        if self.target_value is not None:
+            self.target_value.load_state_dict(self.value.state_dict())
+
+    def imagine(self, posteriors: State) -> tuple[State, torch.Tensor]:
+        """Imagined trajectories of H steps from every posterior state (time and batch
+        flattened into ``N = T * B`` starts, which carry no gradient): the priors ``[H, N]``
+        and the actions ``[H, N, A]`` the actor sampled, ``a_tau ~ q_phi(a | sg(s_tau))``."""
+        start = posteriors.detach().flatten()
+        return self.world.dynamics.imagine_with_policy(
+            start, lambda features: self.actor(features.detach()).rsample(), self.cfg.horizon)
+
+    def returns(self, imagined: State) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Along the imagined states ``s_1..s_H``: the lambda-returns ``V_lambda`` of
+        ``s_1..s_{H-1}`` (eq. 6, bootstrapped from ``v(s_H)``), the values ``v(s_tau)`` and the
+        weights ``gamma^(tau-1)`` that discount later steps, as in Dreamer's code."""
+        features = imagined.features()
+        rewards = self.world.predict_reward(features)
+        values = (self.target_value or self.value)(features)
+        discounts = torch.full_like(rewards, self.cfg.discount)
+        lam = lambda_return(rewards[:-1], values[:-1], discounts[:-1], values[-1],
+                            self.cfg.lambda_)
+        weights = torch.cumprod(torch.cat([torch.ones_like(discounts[:1]), discounts[:-2]]), 0)
+        return lam, values, weights.detach()
+
+    def actor_loss(self, posteriors: State) -> tuple[torch.Tensor, State, torch.Tensor,
+                                                      torch.Tensor]:
+        """Dreamer's eq. 7, ``-mean_tau gamma^tau V_lambda(s_tau)``, differentiated through the
+        learned dynamics, rewards and values into the actor only; with DreamerV2's options its
+        eq. 6:
+
+            -rho log pi(sg(a_t) | sg(s_t)) sg(V_lambda(s_{t+1}) - v(s_t))     (REINFORCE)
+            -(1 - rho) V_lambda(s_{t+1})                         (dynamics backpropagation)
+            -eta H(pi(. | s_t))                                             (entropy),
+
+        for the states ``s_t`` where the actions were chosen (the start and the first H - 2
+        imagined states; v the target critic when there is one). The entropy of the squashed
+        Gaussian has no closed form: ``-log pi(a)`` of a reparameterized sample estimates it.
+        Returns the loss, the imagined states, their lambda-returns and weights."""
+        cfg = self.cfg
+        with frozen(self.world, self.value):
+            imagined, actions = self.imagine(posteriors)
+            lam, _, weights = self.returns(imagined)
+        objective = (1 - cfg.actor_grad_mix) * lam
+        if cfg.actor_grad_mix or cfg.actor_entropy:
+            start = posteriors.detach().flatten()
+            chosen_in = State.stack([start] + [imagined[k] for k in range(len(lam) - 1)])
+            features = chosen_in.features().detach()
+            policy = self.actor(features)
+            if cfg.actor_grad_mix:
+                with torch.no_grad():
+                    baseline = (self.target_value or self.value)(features)
+                advantage = (lam - baseline).detach()
+                taken = actions[:-1].detach().clamp(-1 + 1e-6, 1 - 1e-6)  # finite atanh
+                objective = objective + cfg.actor_grad_mix * policy.log_prob(taken) * advantage
+            if cfg.actor_entropy:
+                objective = objective - cfg.actor_entropy * policy.log_prob(policy.rsample())
+        return -(weights * objective).mean(), imagined, lam, weights
+
+    def value_loss(self, imagined: State, lam: torch.Tensor,
+                   weights: torch.Tensor) -> torch.Tensor:
+        """Eq. 8: ``mean_tau gamma^tau 1/2 (v_psi(s_tau) - sg(V_lambda(s_tau)))^2`` on the
+        imagined states (detached: the value loss trains the value network only)."""
+        values = self.value(imagined.features().detach()[:-1])
+        return (weights * 0.5 * (values - lam.detach()) ** 2).mean()
+
+
+class DreamerPolicy:
+    """Filter the belief with each observation, then act with the actor: a sample plus
+    Gaussian exploration noise while collecting, the mode when evaluating (``noise = 0``)."""
+
+    def __init__(self, model: Dreamer, noise: float = 0.0, seed: int = 0):
+        self.model, self.noise = model, noise
+        self.device = next(model.parameters()).device
+        self.generator = devices.generator(self.device, seed)
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = self.model.world.dynamics.initial(1)
+        self.prev_action = torch.zeros(1, self.model.world.action_size, device=self.device)
+
+    @torch.no_grad()
+    def __call__(self, obs) -> np.ndarray:
+        world = self.model.world
+        embed = world.embed(world.preprocess(obs, noise=False)[None])
+        self.state, _ = world.dynamics.obs_step(self.state, self.prev_action, embed)
+        features = self.state.features()
+        if self.noise:
+            action = self.model.actor(features).sample()
+            noise = torch.randn(action.shape, device=self.device, generator=self.generator)
+            action = (action + self.noise * noise).clamp(-1, 1)
+        else:
+            action = self.model.actor.mode(features)
+        self.prev_action = action
+        return action[0].cpu().numpy().astype(np.float32)
+
+
+class DreamerAgent(PlaNetAgent):
+    """Dreamer's Algorithm 1 on PlaNet's loop: replay on disk, checkpoints and resume,
+    S seed episodes, then rounds of C updates and one collected episode."""
+
+    def build(self, action_size: int) -> None:
+        cfg = self.cfg
+        self.dreamer = Dreamer(cfg, action_size).to(self.device)
+        self.model = self.dreamer.world  # what PlaNetAgent's loop calls the world model
+        adam = lambda module, lr: torch.optim.Adam(module.parameters(), lr=lr,  # noqa: E731
+                                                   eps=cfg.adam_eps)
+        self.optim = adam(self.dreamer.world, cfg.lr)
+        self.actor_optim = adam(self.dreamer.actor, cfg.actor_lr)
+        self.value_optim = adam(self.dreamer.value, cfg.value_lr)
+
+    def modules(self) -> dict:
+        return {"dreamer": self.dreamer, "optim": self.optim, "actor_optim": self.actor_optim,
+                "value_optim": self.value_optim}
+
+    def make_policy(self, noise: float, seed: int) -> DreamerPolicy:
+        return DreamerPolicy(self.dreamer, noise=noise, seed=seed)
+
+    def update(self) -> dict:
+        """One step of the world model, the actor and the value, each with its optimiser."""
+        cfg, d = self.cfg, self.dreamer
+        batch = self.replay.sample(cfg.batch_size, cfg.chunk_length)
+        model_loss, metrics, posteriors = d.world.loss(*d.world.prepare(batch))
+        step(self.optim, model_loss, d.world, cfg.grad_clip)
+        actor_loss, imagined, lam, weights = d.actor_loss(posteriors)
+        step(self.actor_optim, actor_loss, d.actor, cfg.grad_clip)
+        value_loss = d.value_loss(imagined, lam, weights)
+        step(self.value_optim, value_loss, d.value, cfg.grad_clip)
+        self.updates = getattr(self, "updates", 0) + 1
+        if cfg.slow_target_every and self.updates % cfg.slow_target_every == 0:
+            d.update_target()
+        metrics.update(actor_loss=actor_loss.detach(), value_loss=value_loss.detach(),
+                       imagined_return=lam[0].mean().detach())
+        return scalars(metrics)
+
+
+def step(optim: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module,
+         clip: float) -> None:
+    """A gradient step of ``optim`` on ``loss`` with the gradient norm of ``module`` clipped."""
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(module.parameters(), clip)
+    optim.step()
+
+
+def train(profile: str | None = None, run_dir: str | Path | None = None, seed: int = 0,
+          env_id: str | None = None, episodes: int | None = None, progress: bool = True,
+          device=None, **overrides) -> DreamerAgent:
+    """Train Dreamer headless in a profile (``python -m wmlib train dreamer``)."""
+    return train_agent(DreamerAgent, CONFIGS, profile, run_dir, seed, env_id, episodes,
+                       progress, device, **overrides)
+
+
+__all__ = ["CONFIGS", "Dreamer", "DreamerAgent", "DreamerConfig", "DreamerPolicy", "dreamerv2",
+           "train"]

@@ -1,0 +1,62 @@
+"""The actor and the critic that Dreamer learns in imagination (Hafner et al. 2020, section 3).
+
+* `TanhNormalActor`: the action model ``q_phi(a_t | s_t)``, a Gaussian squashed by tanh into
+  [-1, 1], with Dreamer's mean scale (5) and initial standard deviation (5);
+* `ValueNet`: the value model ``v_psi(s_t)``, the mean of a unit-variance Gaussian over the
+  return (Dreamer's value loss is then half the squared error, eq. 8).
+
+Both read the latent features ``[deter, stoch]`` of `wmlib.models.rssm.State.features`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.distributions import Independent, Normal, TanhTransform, TransformedDistribution
+from torch.nn import functional as F
+
+from wmlib.nets import mlp
+
+
+class TanhNormalActor(nn.Module):
+    """``a = tanh(u)``, ``u ~ N(mean, std)`` per action dimension (Dreamer's ``tanh_normal``).
+
+    ``mean = mean_scale * tanh(x / mean_scale)`` keeps the pre-squash mean in a range where tanh
+    still has a gradient; ``std = softplus(x + raw_init) + min_std`` starts at ``init_std``.
+    Dreamer: 4 hidden layers of 400 ELU units, mean scale 5, initial std 5, min std 1e-4.
+    """
+
+    def __init__(self, feature_size: int, action_size: int, hidden: int = 400, layers: int = 4,
+                 init_std: float = 5.0, mean_scale: float = 5.0, min_std: float = 1e-4):
+        super().__init__()
+        self.net = mlp(feature_size, 2 * action_size, hidden, layers, act="elu")
+        self.mean_scale, self.min_std = mean_scale, min_std
+        self.raw_init_std = math.log(math.exp(init_std) - 1)  # softplus^-1(init_std)
+
+    def forward(self, features: torch.Tensor) -> Independent:
+        """The action distribution ``q_phi(a | s)``, batch shape ``[...]``, event ``[A]``."""
+        mean, std = self.net(features).chunk(2, -1)
+        mean = self.mean_scale * torch.tanh(mean / self.mean_scale)
+        std = F.softplus(std + self.raw_init_std) + self.min_std
+        squashed = TransformedDistribution(Normal(mean, std), TanhTransform(cache_size=1))
+        return Independent(squashed, 1)
+
+    def mode(self, features: torch.Tensor) -> torch.Tensor:
+        """The deterministic action for evaluation: ``tanh`` of the Gaussian's mean. (Dreamer's
+        code takes the most likely of 100 samples instead; both pick the centre of the
+        squashed distribution.)"""
+        mean, _ = self.net(features).chunk(2, -1)
+        return torch.tanh(self.mean_scale * torch.tanh(mean / self.mean_scale))
+
+
+class ValueNet(nn.Module):
+    """``v_psi(s)``: 3 hidden layers of 400 ELU units (Dreamer), one output, ``[...]``."""
+
+    def __init__(self, feature_size: int, hidden: int = 400, layers: int = 3):
+        super().__init__()
+        self.net = mlp(feature_size, 1, hidden, layers, act="elu")
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features).squeeze(-1)

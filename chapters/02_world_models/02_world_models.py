@@ -474,7 +474,8 @@ plt.show()
 # **Reading the committed quick run** (numbers above and in `results/`): the controller evolved
 # in CarRacing beats random actions by a few hundred points on full-length tracks it never saw,
 # although it only ever trained on episodes of at most 300 steps; it stays far below the paper's
-# 906. At this budget C on z alone does as well as C on [z, h]: in 12 to 18 generations CMA-ES
+# 906. At this budget C on z alone does as well as C on [z, h], or better (this run: about 306
+# against 197 over 10 tracks; an earlier run, 339 against 326): in 12 to 18 generations CMA-ES
 # has not learned to use the 256 extra inputs (768 more parameters to search), whereas the
 # paper's gap (906 against 632) comes after about 1800 generations. The controller evolved in
 # the dream scores well *in the dream* (exercise 2) and worse than random on the real track: M
@@ -511,7 +512,7 @@ if ctx.profile != "smoke":
 # | profile | data, V, M | C | what you should see |
 # | --- | --- | --- | --- |
 # | smoke | 2 rollouts of 20 steps, tiny V and M | 2 generations of 4, 10-step episodes | everything runs in seconds; the numbers mean nothing |
-# | quick | 40 rollouts of up to 300 steps; V (the paper's size, bf16 autocast) 3 epochs; M 600 steps of 32 x 100 | population 16, 1 track each, 18 generations of episodes cut at 300 steps (z and h), 12 for z only; 40 dream generations (population 32, 8 dreams of 300 steps) | on 2 CPU cores in about 40 minutes: C on [z, h] a few hundred points above random on full tracks, still far from the paper's 906; the dream controller usually much worse in reality (M learned from 11,000 random frames) |
+# | quick | 40 rollouts of up to 300 steps; V (the paper's size, bf16 autocast where the CPU has native bf16) 3 epochs; M 600 steps of 32 x 100 | population 16, 1 track each, 18 generations of episodes cut at 300 steps (z and h), 12 for z only; 40 dream generations (population 32, 8 dreams of 300 steps) | on 2 CPU cores in about 25 minutes: C on [z, h] a few hundred points above random on full tracks, still far from the paper's 906; the dream controller usually much worse in reality (M learned from 11,000 random frames) |
 # | gpu | 100 rollouts of up to 500 steps; V (the paper's size, on the GPU) 5 epochs; M 2000 steps of 64 x 200 on the GPU | population 16, 1 track each, 20 generations on the CPU cores (z and h), 12 for z only; 100 dream generations on the GPU with the paper's population 64 and 16 dreams of 500 steps | the automatic profile on a GPU (one Colab session): V and M from 2.5 times quick's frames, a dream with the paper's population |
 # | full | the paper: 10,000 rollouts of 1000 steps, V 10 epochs, M 4000 steps of 100 x 999 | population 64, 16 full tracks each, 1800 generations | not run here. Measured on one shared CPU core (`benchmarks/bench_ch02.py`): V + M + C drive ~200 steps/s, V trains ~300 frames/s (bf16), M ~220 sequences of 100 steps/s. So the rollouts take ~14 CPU-hours, V ~90 CPU-hours (a GPU is the place for it), M ~5 CPU-hours, and each CMA-ES generation 1024 full episodes, ~1.4 CPU-hours: the paper's 1800 generations are ~2,500 CPU-hours, a job for a cluster of CPU workers (`workers=`), as the authors ran it; a GPU helps V and M only |
 #
@@ -520,7 +521,7 @@ if ctx.profile != "smoke":
 # | profile | 2 CPU cores, no GPU (measured) | Colab with a T4 GPU and 2 CPU cores |
 # | --- | --- | --- |
 # | smoke | under a minute | under a minute (estimated) |
-# | quick | about 27 minutes (this page: 1589 s) | about 25 minutes (estimated: V and M get faster, the CarRacing episodes do not) |
+# | quick | 24-27 minutes (this page: 1450 s, V in float32 on an AVX2 CPU; an earlier run with bf16 on an AVX-512 CPU: 1589 s) | about 25 minutes (estimated: V and M get faster, the CarRacing episodes do not) |
 # | gpu | not meant for a CPU (V alone would take about an hour) | about 45-55 minutes (estimated from quick's stage times and `benchmarks/bench_ch02.py`; not yet measured on a GPU) |
 # | full | about 2,500 CPU-hours (see the row above) | the same CPU-hours for CMA-ES; V and M in a few GPU-hours |
 #

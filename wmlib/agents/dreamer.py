@@ -235,6 +235,7 @@ class DreamerAgent(PlaNetAgent):
         self.optim = adam(self.dreamer.world, cfg.lr)
         self.actor_optim = adam(self.dreamer.actor, cfg.actor_lr)
         self.value_optim = adam(self.dreamer.value, cfg.value_lr)
+        self.updates = 0  # counts updates, for the target critic's schedule
 
     def modules(self) -> dict:
         return {"dreamer": self.dreamer, "optim": self.optim, "actor_optim": self.actor_optim,
@@ -253,7 +254,7 @@ class DreamerAgent(PlaNetAgent):
         step(self.actor_optim, actor_loss, d.actor, cfg.grad_clip)
         value_loss = d.value_loss(imagined, lam, weights)
         step(self.value_optim, value_loss, d.value, cfg.grad_clip)
-        self.updates = getattr(self, "updates", 0) + 1
+        self.updates += 1
         if cfg.slow_target_every and self.updates % cfg.slow_target_every == 0:
             d.update_target()
         metrics.update(actor_loss=actor_loss.detach(), value_loss=value_loss.detach(),

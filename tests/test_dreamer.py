@@ -231,3 +231,54 @@ def test_dreamerv2_agent_runs_a_smoke_round_with_every_option(tmp_path):
     assert agent.updates == cfg.collect_interval * cfg.episodes
     torch.testing.assert_close(agent.dreamer.target_value.net[0].weight,
                                agent.dreamer.value.net[0].weight)
+
+
+def test_dreamer_learns_from_the_proprioceptive_state_with_mlp_encoder_and_decoder(tmp_path):
+    """``pixels=False``: the same agent on the flat state, with MLPs in place of the convs."""
+    cfg = dataclasses.replace(SMOKE, pixels=False)
+    agent = DreamerAgent(cfg, run_dir=tmp_path, seed=0, device="cpu")
+    world = agent.dreamer.world
+    assert world.obs_shape == (5,) and isinstance(world.encoder, torch.nn.Sequential)
+    agent.train(progress=False, echo=False)
+    ep = agent.replay.episodes[0]
+    assert ep["obs"].shape[1:] == (5,) and ep["obs"].dtype == np.float32
+    assert all(math.isfinite(v) for k in ("recon", "actor_loss") for v in agent.history[k][1])
+    # a pixel frame given to a state model is refused with a message that says what to do
+    with pytest.raises(ValueError, match=r"state observations of shape \(\.\.\., 5\)"):
+        world.preprocess(np.zeros((3, 64, 64), np.uint8))
+    with pytest.raises(ValueError, match="pixels=False"):
+        Dreamer(SMOKE, action_size=1, obs_shape=(5,))
+
+
+def test_the_discount_predictor_discounts_imagination_and_learns_terminal_flags():
+    """DreamerV2's discount head: with a predicted continuation of ~0 the lambda-return is the
+    immediate reward (hand-computed: V = r + gamma * c * (...) with c = 0), and its loss trains
+    the head towards the replay's discount flags."""
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(SMOKE, pred_discount=True)
+    d = Dreamer(cfg, action_size=1)
+    batch = synthetic_batch()
+    # the episode "ends" where the square reaches the right edge: learnable from the frame
+    batch["discount"] = (batch["reward"] < 0.7).astype(np.float32)
+    assert 0 < batch["discount"].mean() < 1
+    _, metrics, posteriors = d.world_loss(batch)
+    assert "discount_loss" in metrics
+    with torch.no_grad():
+        d.discount_head[-1].bias.fill_(-30.0)
+        d.discount_head[-1].weight.zero_()
+        imagined, _ = d.imagine(posteriors)
+        lam, _, weights = d.returns(imagined)
+        rewards = d.world.predict_reward(imagined.features())
+    torch.testing.assert_close(lam, rewards[:-1])
+    assert weights[1:].abs().max() < 1e-6  # nothing after the first step counts
+    # a few steps of the world model's optimiser lower the discount loss
+    d = Dreamer(cfg, action_size=1)
+    optim = torch.optim.Adam(torch.nn.ModuleList(d.world_modules()).parameters(), lr=1e-2)
+    losses = []
+    for _ in range(150):
+        loss, metrics, _ = d.world_loss(batch)
+        step(optim, loss, torch.nn.ModuleList(d.world_modules()), 100.0)
+        losses.append(metrics["discount_loss"].item())
+    p = batch["discount"].mean()
+    constant = -(p * np.log(p) + (1 - p) * np.log(1 - p))  # the best flag-blind prediction
+    assert losses[-1] < 0.5 * constant

@@ -37,6 +37,7 @@ from wmlib import devices
 from wmlib.agents.planet import PlaNet, PlaNetAgent, PlaNetConfig, train_agent
 from wmlib.models.actor_critic import TanhNormalActor, ValueNet
 from wmlib.models.rssm import State
+from wmlib.nets import mlp
 from wmlib.objectives import lambda_return
 from wmlib.training import scalars
 
@@ -67,6 +68,8 @@ class DreamerConfig(PlaNetConfig):
     actor_grad_mix: float = 0.0         # rho: weight of REINFORCE; 0 = dynamics backprop only
     actor_entropy: float = 0.0          # eta: weight of the policy's entropy
     slow_target_every: int = 0          # copy the critic into a target critic every N updates
+    pred_discount: bool = False         # DreamerV2's discount predictor (for tasks that end)
+    discount_scale: float = 1.0         # weight of its loss in the world model's
 
 
 CONFIGS = {
@@ -112,17 +115,41 @@ def frozen(*modules: nn.Module):
 class Dreamer(nn.Module):
     """The world model (`PlaNet`), the actor ``q_phi(a | s)`` and the value ``v_psi(s)``."""
 
-    def __init__(self, cfg: DreamerConfig, action_size: int):
+    def __init__(self, cfg: DreamerConfig, action_size: int,
+                 obs_shape: tuple[int, ...] | None = None):
         super().__init__()
         self.cfg = cfg
-        self.world = PlaNet(cfg, action_size)
+        self.world = PlaNet(cfg, action_size, obs_shape)
         feature_size = self.world.dynamics.feature_size
+        # DreamerV2's discount predictor: a Bernoulli p(gamma_t | s_t) of "the episode goes
+        # on", trained with the world model; imagination discounts by gamma * its mean.
+        self.discount_head = mlp(feature_size, 1, cfg.hidden_size, 2) \
+            if cfg.pred_discount else None
         self.actor = TanhNormalActor(feature_size, action_size, cfg.units,
                                      init_std=cfg.action_init_std)
         self.value = ValueNet(feature_size, cfg.units)
         # DreamerV2's slowly updated target critic: the lambda-returns bootstrap from it.
         self.target_value = copy.deepcopy(self.value).requires_grad_(False) \
             if cfg.slow_target_every else None
+
+    def world_modules(self) -> list[nn.Module]:
+        """What the world model's optimiser trains: PlaNet's networks and the discount head."""
+        return [self.world] + ([self.discount_head] if self.discount_head is not None else [])
+
+    def world_loss(self, batch: dict) -> tuple[torch.Tensor, dict, State]:
+        """PlaNet's loss on a replay batch (`PlaNet.loss`), plus the discount predictor's
+        negative log-likelihood of the replay's discount flags when it is on."""
+        world = self.world
+        obs, actions, rewards = world.prepare(batch)
+        loss, metrics, posteriors = world.loss(obs, actions, rewards)
+        if self.discount_head is not None:
+            target = devices.to_device(batch["discount"], world._device(),
+                                       torch.float32).transpose(0, 1)
+            logits = self.discount_head(posteriors.features()).squeeze(-1)
+            nll = nn.functional.binary_cross_entropy_with_logits(logits, target)
+            loss = loss + self.cfg.discount_scale * nll
+            metrics["discount_loss"] = nll.detach()
+        return loss, metrics, posteriors
 
     def update_target(self) -> None:
         """Copy the critic into the target critic (DreamerV2: every 100 updates, fraction 1)."""
@@ -144,7 +171,11 @@ class Dreamer(nn.Module):
         features = imagined.features()
         rewards = self.world.predict_reward(features)
         values = (self.target_value or self.value)(features)
-        discounts = torch.full_like(rewards, self.cfg.discount)
+        if self.discount_head is not None:  # gamma times the predicted chance to go on
+            discounts = self.cfg.discount * torch.sigmoid(self.discount_head(features)
+                                                          .squeeze(-1))
+        else:
+            discounts = torch.full_like(rewards, self.cfg.discount)
         lam = lambda_return(rewards[:-1], values[:-1], discounts[:-1], values[-1],
                             self.cfg.lambda_)
         weights = torch.cumprod(torch.cat([torch.ones_like(discounts[:1]), discounts[:-2]]), 0)
@@ -165,7 +196,7 @@ class Dreamer(nn.Module):
         Gaussian has no closed form: ``-log pi(a)`` of a reparameterized sample estimates it.
         Returns the loss, the imagined states, their lambda-returns and weights."""
         cfg = self.cfg
-        with frozen(self.world, self.value):
+        with frozen(*self.world_modules(), self.value):
             imagined, actions = self.imagine(posteriors)
             lam, _, weights = self.returns(imagined)
         objective = (1 - cfg.actor_grad_mix) * lam
@@ -226,13 +257,13 @@ class DreamerAgent(PlaNetAgent):
     """Dreamer's Algorithm 1 on PlaNet's loop: replay on disk, checkpoints and resume,
     S seed episodes, then rounds of C updates and one collected episode."""
 
-    def build(self, action_size: int) -> None:
+    def build(self, action_size: int, obs_shape: tuple[int, ...] | None = None) -> None:
         cfg = self.cfg
-        self.dreamer = Dreamer(cfg, action_size).to(self.device)
+        self.dreamer = Dreamer(cfg, action_size, obs_shape).to(self.device)
         self.model = self.dreamer.world  # what PlaNetAgent's loop calls the world model
         adam = lambda module, lr: torch.optim.Adam(module.parameters(), lr=lr,  # noqa: E731
                                                    eps=cfg.adam_eps)
-        self.optim = adam(self.dreamer.world, cfg.lr)
+        self.optim = adam(nn.ModuleList(self.dreamer.world_modules()), cfg.lr)
         self.actor_optim = adam(self.dreamer.actor, cfg.actor_lr)
         self.value_optim = adam(self.dreamer.value, cfg.value_lr)
         self.updates = 0  # counts updates, for the target critic's schedule
@@ -248,8 +279,8 @@ class DreamerAgent(PlaNetAgent):
         """One step of the world model, the actor and the value, each with its optimiser."""
         cfg, d = self.cfg, self.dreamer
         batch = self.replay.sample(cfg.batch_size, cfg.chunk_length)
-        model_loss, metrics, posteriors = d.world.loss(*d.world.prepare(batch))
-        step(self.optim, model_loss, d.world, cfg.grad_clip)
+        model_loss, metrics, posteriors = d.world_loss(batch)
+        step(self.optim, model_loss, nn.ModuleList(d.world_modules()), cfg.grad_clip)
         actor_loss, imagined, lam, weights = d.actor_loss(posteriors)
         step(self.actor_optim, actor_loss, d.actor, cfg.grad_clip)
         value_loss = d.value_loss(imagined, lam, weights)

@@ -55,6 +55,8 @@ class PlaNetConfig:
     """Everything that defines a PlaNet run; `CONFIGS` holds one per profile."""
 
     env_id: str = "dmc:cartpole-swingup"
+    pixels: bool = True                 # False: the proprioceptive state, with MLP encoder and
+                                        # decoder in place of the convolutions (chapter 4)
     action_repeat: int | None = None    # None: PlaNet's per-domain repeat (cartpole 8, ...)
     # World model (PlaNet: conv depth 32, belief 200, state 30, hidden 200, min std 0.1).
     kind: str = "rssm"
@@ -129,18 +131,38 @@ CONFIGS = {
 }
 
 
-def _check_obs(obs: torch.Tensor) -> None:
-    if tuple(obs.shape[-3:]) != OBS_SHAPE:
+def _check_obs(obs: torch.Tensor, shape: tuple[int, ...] = OBS_SHAPE) -> None:
+    if tuple(obs.shape[obs.dim() - len(shape):]) != tuple(shape):
+        if tuple(shape) == OBS_SHAPE:
+            raise ValueError(
+                f"PlaNet expects pixel observations of shape (..., 3, 64, 64), got "
+                f"{tuple(obs.shape)}; make the environment with wmlib.envs.make(env_id, "
+                "pixels=True, size=64) (channels first, uint8).")
         raise ValueError(
-            f"PlaNet expects pixel observations of shape (..., 3, 64, 64), got "
-            f"{tuple(obs.shape)}; make the environment with wmlib.envs.make(env_id, pixels=True, "
-            "size=64) (channels first, uint8).")
+            f"This model was built for state observations of shape (..., {shape[0]}), got "
+            f"{tuple(obs.shape)}; make the environment with wmlib.envs.make(env_id, "
+            "pixels=False), the one the model was built for.")
+
+
+def _obs_shape(cfg: PlaNetConfig, obs_shape) -> tuple[int, ...]:
+    if cfg.pixels:
+        if obs_shape is not None and tuple(obs_shape) != OBS_SHAPE:
+            raise ValueError(f"A pixel model (pixels=True) takes observations {OBS_SHAPE}, not "
+                             f"{tuple(obs_shape)}; set pixels=False for state observations.")
+        return OBS_SHAPE
+    if obs_shape is None or len(obs_shape) != 1:
+        raise ValueError(f"A state model (pixels=False) needs the flat state's shape (D,), got "
+                         f"{obs_shape}; pass obs_shape=env.observation_space.shape.")
+    return tuple(obs_shape)
 
 
 class PlaNet(nn.Module):
     """Encoder, latent dynamics, decoder and reward head of PlaNet, with its loss and planner."""
 
-    def __init__(self, cfg: PlaNetConfig, action_size: int):
+    def __init__(self, cfg: PlaNetConfig, action_size: int,
+                 obs_shape: tuple[int, ...] | None = None):
+        """``obs_shape``: ``(3, 64, 64)`` with ``cfg.pixels`` (the default), the state's
+        ``(D,)`` without: then an MLP embeds the state and another predicts it back."""
         super().__init__()
         if cfg.kl_clamp not in ("step", "batch"):
             raise ValueError(f"kl_clamp must be 'step' (PlaNet) or 'batch' (Dreamer), got "
@@ -150,14 +172,23 @@ class PlaNet(nn.Module):
                              "DreamerV2 does: set kl_clamp='batch'.")
         self.cfg = cfg
         self.action_size = action_size
-        self.encoder = ConvEncoder(cfg.depth, channels_last=cfg.channels_last)
-        self.dynamics = LatentDynamics(action_size, self.encoder.embed_dim, cfg.kind,
+        self.obs_shape = _obs_shape(cfg, obs_shape)
+        if cfg.pixels:
+            self.encoder = ConvEncoder(cfg.depth, channels_last=cfg.channels_last)
+            embed_dim = self.encoder.embed_dim
+        else:  # proprioceptive state: an MLP encoder of the state and an MLP decoder
+            embed_dim = cfg.hidden_size
+            self.encoder = mlp(self.obs_shape[0], embed_dim, cfg.hidden_size, 2)
+        self.dynamics = LatentDynamics(action_size, embed_dim, cfg.kind,
                                        cfg.stoch_size, cfg.deter_size, cfg.hidden_size,
                                        cfg.min_std, classes=cfg.classes)
-        self.decoder = ConvDecoder(self.dynamics.feature_size, cfg.depth,
-                                   channels_last=cfg.channels_last)
+        if cfg.pixels:
+            self.decoder = ConvDecoder(self.dynamics.feature_size, cfg.depth,
+                                       channels_last=cfg.channels_last)
+        else:
+            self.decoder = mlp(self.dynamics.feature_size, self.obs_shape[0], cfg.hidden_size, 2)
         self.reward = mlp(self.dynamics.feature_size, 1, cfg.hidden_size, 2)
-        if cfg.channels_last:
+        if cfg.pixels and cfg.channels_last:
             self.encoder.to(memory_format=torch.channels_last)
             self.decoder.to(memory_format=torch.channels_last)
 
@@ -166,13 +197,19 @@ class PlaNet(nn.Module):
         return devices.autocast(self._device(), self.cfg.bf16)
 
     def embed(self, obs: torch.Tensor) -> torch.Tensor:
-        """Preprocessed images ``[..., 3, 64, 64]`` -> embeddings ``[..., E]`` (float32)."""
-        _check_obs(obs)
+        """Preprocessed images ``[..., 3, 64, 64]`` (or states ``[..., D]``) -> embeddings
+        ``[..., E]`` (float32)."""
+        _check_obs(obs, self.obs_shape)
+        if not self.cfg.pixels:
+            return self.encoder(obs)
         with self._autocast():
             return self.encoder(obs).float()
 
     def decode(self, features: torch.Tensor) -> torch.Tensor:
-        """Features ``[..., F]`` -> the mean image ``[..., 3, 64, 64]`` (float32)."""
+        """Features ``[..., F]`` -> the mean image ``[..., 3, 64, 64]`` (or state ``[..., D]``,
+        float32)."""
+        if not self.cfg.pixels:
+            return self.decoder(features)
         with self._autocast():
             return self.decoder(features).float()
 
@@ -180,9 +217,14 @@ class PlaNet(nn.Module):
         return self.reward(features).squeeze(-1)
 
     def preprocess(self, obs, noise: bool = True) -> torch.Tensor:
-        """uint8 pixels (any leading dims) -> floats in [-0.5, 0.5] with 5-bit quantisation."""
+        """uint8 pixels (any leading dims) -> floats in [-0.5, 0.5] with 5-bit quantisation;
+        states pass through as float32."""
         from wmlib.envs import preprocess
 
+        if not self.cfg.pixels:
+            x = devices.to_device(obs, self._device(), torch.float32)
+            _check_obs(x, self.obs_shape)
+            return x
         x = devices.to_device(obs, self._device())  # uint8 over the bus, converted on the device
         _check_obs(x)
         return preprocess(x, bits=self.cfg.bits, noise=noise and self.cfg.bits < 8)
@@ -239,7 +281,7 @@ class PlaNet(nn.Module):
         beta = cfg.overshooting_beta if beta is None else beta
         posteriors, priors = self.dynamics.observe(self.embed(obs), actions)
         features = posteriors.features()
-        recon = reconstruction_loss(self.decode(features), obs)
+        recon = reconstruction_loss(self.decode(features), obs, len(self.obs_shape))
         rew = reward_loss(self.predict_reward(features), rewards)
         metrics = {}
         total = recon + cfg.reward_scale * rew
@@ -345,16 +387,19 @@ class PlaNetAgent:
         from wmlib.replay import Replay
 
         self.cfg, self.seed = cfg, seed
-        self.env = env if env is not None else envs.make(cfg.env_id, pixels=True, size=64,
+        self.env = env if env is not None else envs.make(cfg.env_id, pixels=cfg.pixels, size=64,
                                                          action_repeat=cfg.action_repeat)
         shape = tuple(self.env.observation_space.shape)
-        if shape != OBS_SHAPE:
+        if cfg.pixels and shape != OBS_SHAPE:
             raise ValueError(f"PlaNet needs 64x64 pixel observations (3, 64, 64), but "
                              f"{cfg.env_id} gives {shape}; use envs.make(..., pixels=True, "
-                             "size=64).")
+                             "size=64), or pixels=False in the config for the state.")
+        if not cfg.pixels and len(shape) != 1:
+            raise ValueError(f"With pixels=False the agent needs flat state observations, but "
+                             f"the environment gives {shape}; use envs.make(..., pixels=False).")
         self.device = devices.resolve(device)  # None: the session's (wmlib.setup's) device
         torch.manual_seed(seed)
-        self.build(self.env.action_space.shape[0])
+        self.build(self.env.action_space.shape[0], shape)
         self.run_dir = Path(run_dir) if run_dir else None
         replay_dir = self.run_dir / "replay" if self.run_dir else None
         if replay_dir is not None and replay_dir.is_dir():
@@ -370,10 +415,10 @@ class PlaNetAgent:
             (self.run_dir / "config.json").write_text(
                 json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
 
-    def build(self, action_size: int) -> None:
+    def build(self, action_size: int, obs_shape: tuple[int, ...] = OBS_SHAPE) -> None:
         """The networks and optimisers (an agent built on this loop, like Dreamer, overrides
         `build`, `modules`, `update` and `make_policy`)."""
-        self.model = PlaNet(self.cfg, action_size).to(self.device)
+        self.model = PlaNet(self.cfg, action_size, obs_shape).to(self.device)
         self.optim = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr,
                                       eps=self.cfg.adam_eps)
 
@@ -432,6 +477,10 @@ class PlaNetAgent:
         if hasattr(act, "reset"):
             act.reset()
         episode, info = run_episode(self.env, act, seed=seed, max_steps=self.cfg.max_steps)
+        # The discount target of DreamerV2's discount predictor: 0 after a terminal step.
+        episode["discount"] = np.ones_like(episode["reward"])
+        if info["terminated"]:
+            episode["discount"][-1] = 0.0
         self.replay.add(episode)
         self.save_replay()
         return episode, info

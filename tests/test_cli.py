@@ -47,3 +47,19 @@ def test_train_command_trains_and_resumes_in_smoke(agent, tmp_path, capsys):
     first = (run_dir / "log.txt").read_text()
     assert main(args) == 0  # finished: a rerun only loads the checkpoint
     assert "episode" in first and "device cpu" in first
+
+
+def test_train_dreamer_from_the_state_with_an_ablation_and_records(tmp_path, monkeypatch, capsys):
+    from wmlib.cli import main
+
+    monkeypatch.setenv("WMLIB_RESULTS", str(tmp_path / "results"))
+    run_dir = tmp_path / "abl"
+    assert main(["train", "dreamer", "--state", "--ablation", "categorical+balance",
+                 "--profile", "smoke", "--run-dir", str(run_dir), "--no-progress",
+                 "--device", "cpu", "--record", "ch04_test"]) == 0
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["pixels"] is False and cfg["classes"] == 32 and cfg["kl_alpha"] == 0.8
+    entry = json.loads((tmp_path / "results" / "ch04_test.json").read_text())
+    assert entry["profile"] == "smoke" and "Dreamer" in entry["notes"]
+    assert main(["train", "planet", "--state", "--profile", "smoke"]) == 2
+    assert "Dreamer's options" in capsys.readouterr().err

@@ -282,3 +282,37 @@ def test_the_discount_predictor_discounts_imagination_and_learns_terminal_flags(
     p = batch["discount"].mean()
     constant = -(p * np.log(p) + (1 - p) * np.log(1 - p))  # the best flag-blind prediction
     assert losses[-1] < 0.5 * constant
+
+
+def test_the_ablation_variants_change_only_the_latents_and_the_balance():
+    from wmlib.agents.dreamer import STATE_CONFIGS, VARIANTS, train, variant
+
+    base = STATE_CONFIGS["quick"]
+    cells = {name: variant(base, *spec) for name, spec in VARIANTS.items()}
+    assert (cells["gaussian"].classes, cells["gaussian"].kl_alpha) == (0, 0.5)
+    assert (cells["categorical+balance"].stoch_size, cells["categorical+balance"].classes,
+            cells["categorical+balance"].kl_alpha) == (32, 32, 0.8)
+    for c in cells.values():
+        diff = {f.name for f in dataclasses.fields(c) if getattr(c, f.name) != getattr(base, f.name)}
+        assert diff <= {"stoch_size", "classes", "kl_alpha", "kl_clamp"}
+    with pytest.raises(ValueError, match="latents must be"):
+        variant(base, "binary")
+    with pytest.raises(ValueError, match="Unknown ablation 'nope'"):
+        train("smoke", ablation="nope", progress=False)
+
+
+def test_imagine_batch_imagines_from_a_subset_of_the_sequences(monkeypatch):
+    """``imagine_batch = b``: the actor-critic update imagines from b x L posterior states."""
+    cfg = dataclasses.replace(SMOKE, pixels=False, imagine_batch=2, seed_episodes=1)
+    agent = DreamerAgent(cfg, seed=0, device="cpu")
+    agent.collect(None, seed=0)
+    seen = []
+    original = Dreamer.actor_loss
+
+    def spy(self, posteriors):
+        seen.append(tuple(posteriors.deter.shape[:2]))
+        return original(self, posteriors)
+
+    monkeypatch.setattr(Dreamer, "actor_loss", spy)
+    agent.update()
+    assert seen == [(cfg.chunk_length, 2)]

@@ -90,6 +90,11 @@ def cmd_train(args) -> int:
 
     train = {"planet": planet.train, "dreamer": dreamer.train}[args.agent]
     overrides = {"kind": args.kind} if args.kind else {}
+    if args.agent == "dreamer":
+        overrides.update(state=args.state, ablation=args.ablation)
+    elif args.state or args.ablation:
+        print("--state and --ablation are Dreamer's options (chapter 4)", file=sys.stderr)
+        return 2
     run_dir = args.run_dir or f"runs/{args.agent}"
     agent = train(args.profile, run_dir=run_dir, seed=args.seed, env_id=args.env,
                   episodes=args.episodes, progress=not args.no_progress,
@@ -148,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--episodes", type=int, default=None, help="collected episodes (after seed)")
     s.add_argument("--kind", choices=["rnn", "ssm", "rssm"], default=None)
+    s.add_argument("--state", action="store_true",
+                   help="dreamer: learn from the proprioceptive state instead of pixels")
+    s.add_argument("--ablation", default=None,
+                   choices=["gaussian", "gaussian+balance", "categorical", "categorical+balance"],
+                   help="dreamer: latents and KL balancing (chapter 4's ablation)")
     s.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     s.add_argument("--record", default=None, help="write results/<RECORD>.json at the end")
     s.add_argument("--no-progress", action="store_true")

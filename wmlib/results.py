@@ -65,3 +65,12 @@ def record(name: str, values: dict, *, profile: str, seed: int, wall_time_s: flo
     path.write_text(json.dumps(entry, indent=2) + "\n")
     (directory / f"{name}.log").write_text(log)
     return path
+
+
+def load(pattern: str, directory: str | Path | None = None) -> list[dict]:
+    """Every recorded result whose name matches the glob ``pattern`` (e.g.
+    ``"ch04_ablation_*_quick"``), sorted by name: what the chapters' tables are made from."""
+    from wmlib.paths import results_dir
+
+    directory = Path(directory) if directory else results_dir()
+    return [json.loads(p.read_text()) for p in sorted(directory.glob(f"{pattern}.json"))]

@@ -56,6 +56,9 @@ class DreamerConfig(PlaNetConfig):
     adam_eps: float = 1e-7              # TensorFlow's Adam default, which Dreamer uses
     grad_clip: float = 100.0
     horizon: int = 15
+    imagine_batch: int | None = None    # imagine from the posteriors of this many of the B
+                                        # sequences only (None: all, as in Dreamer): a speed
+                                        # option of the laptop profiles
     # Behaviour (Dreamer: 400 units, actor 4 layers, value 3 layers, lambda 0.95, gamma 0.99).
     units: int = 400
     actor_lr: float = 8e-5
@@ -76,14 +79,34 @@ CONFIGS = {
     "smoke": DreamerConfig(depth=4, stoch_size=4, deter_size=16, hidden_size=16, units=16,
                            batch_size=4, chunk_length=8, seed_episodes=2, collect_interval=3,
                            episodes=2, eval_every=2, max_steps=10, horizon=4),
-    # Not yet run end to end: chapter 4 will measure and tune it.
-    "quick": DreamerConfig(depth=8, stoch_size=20, deter_size=100, hidden_size=100, units=200,
-                           batch_size=16, chunk_length=32, collect_interval=50, episodes=50,
-                           eval_every=5, eval_episodes=2, channels_last=True),
+    # From pixels on 2 CPU cores: chapter 3's quick world model (depth 8, belief 100, state
+    # 20), batch 16 x 32, C = 100 updates per episode of 500 decisions, behaviour learning
+    # rates raised from 8e-5 to 4e-4 (a few thousand updates instead of Dreamer's hundreds of
+    # thousands), a 45-minute budget.
+    "quick": DreamerConfig(depth=8, stoch_size=20, deter_size=100, hidden_size=100, units=100,
+                           batch_size=16, chunk_length=32, collect_interval=100, episodes=100,
+                           eval_every=5, eval_episodes=2, channels_last=True, free_nats=1.0,
+                           actor_lr=4e-4, value_lr=4e-4, lr=1e-3, budget_s=45 * 60.0),
     "gpu": DreamerConfig(episodes=100, eval_every=10, eval_episodes=2, budget_s=50 * 60.0,
                          bf16=True),
     "full": DreamerConfig(episodes=1000, bf16=True),
 }
+
+# Learning from the proprioceptive state (cartpole: position, cos and sin of the angle, two
+# velocities): MLP encoder and decoder, the rest as from pixels. What makes the chapter's
+# ablations affordable on a laptop.
+STATE_CONFIGS = {
+    "smoke": dataclasses.replace(CONFIGS["smoke"], pixels=False),
+    "quick": dataclasses.replace(CONFIGS["quick"], pixels=False, stoch_size=30,
+                                 budget_s=30 * 60.0, episodes=200),
+    "gpu": dataclasses.replace(CONFIGS["gpu"], pixels=False, bf16=False),
+    "full": dataclasses.replace(CONFIGS["full"], pixels=False, bf16=False),
+}
+
+
+def configs(state: bool = False) -> dict:
+    """The profiles' configurations from pixels (`CONFIGS`) or from the state."""
+    return STATE_CONFIGS if state else CONFIGS
 
 
 def dreamerv2(cfg: DreamerConfig, **overrides) -> DreamerConfig:
@@ -96,6 +119,23 @@ def dreamerv2(cfg: DreamerConfig, **overrides) -> DreamerConfig:
               lr=3e-4, adam_eps=1e-5, actor_entropy=1e-4, slow_target_every=100,
               actor_grad_mix=0.0)
     return dataclasses.replace(cfg, **(v2 | overrides))
+
+
+def variant(cfg: DreamerConfig, latents: str = "gaussian", balance: bool = False
+            ) -> DreamerConfig:
+    """One cell of chapter 4's ablation (the question of Wan and Chen's figure 12): Dreamer's
+    world model with Gaussian (30) or DreamerV2's categorical (32 x 32) latents, and with or
+    without KL balancing (alpha 0.8, batch-mean free nats); everything else unchanged."""
+    if latents not in ("gaussian", "categorical"):
+        raise ValueError(f"latents must be 'gaussian' or 'categorical', got {latents!r}")
+    sizes = dict(stoch_size=32, classes=32) if latents == "categorical" else \
+        dict(stoch_size=30, classes=0)
+    return dataclasses.replace(cfg, **sizes, kl_alpha=0.8 if balance else 0.5,
+                               kl_clamp="batch")
+
+
+VARIANTS = {"gaussian": ("gaussian", False), "gaussian+balance": ("gaussian", True),
+            "categorical": ("categorical", False), "categorical+balance": ("categorical", True)}
 
 
 @contextlib.contextmanager
@@ -257,6 +297,11 @@ class DreamerAgent(PlaNetAgent):
     """Dreamer's Algorithm 1 on PlaNet's loop: replay on disk, checkpoints and resume,
     S seed episodes, then rounds of C updates and one collected episode."""
 
+    NAME = "Dreamer"
+    PUBLISHED = ("Published Dreamer (Hafner et al. 2020), cartpole-swingup from pixels: 326 at "
+                 "100k and 762 at 500k environment steps in PlaNet's setting (as reported in the "
+                 "CURL paper); 869 final (authors' score files). Cited, not ours.")
+
     def build(self, action_size: int, obs_shape: tuple[int, ...] | None = None) -> None:
         cfg = self.cfg
         self.dreamer = Dreamer(cfg, action_size, obs_shape).to(self.device)
@@ -281,6 +326,8 @@ class DreamerAgent(PlaNetAgent):
         batch = self.replay.sample(cfg.batch_size, cfg.chunk_length)
         model_loss, metrics, posteriors = d.world_loss(batch)
         step(self.optim, model_loss, nn.ModuleList(d.world_modules()), cfg.grad_clip)
+        if cfg.imagine_batch:  # the batch's sequences are random: the first ones are a sample
+            posteriors = posteriors.map(lambda x: x[:, :cfg.imagine_batch])
         actor_loss, imagined, lam, weights = d.actor_loss(posteriors)
         step(self.actor_optim, actor_loss, d.actor, cfg.grad_clip)
         value_loss = d.value_loss(imagined, lam, weights)
@@ -304,11 +351,19 @@ def step(optim: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module,
 
 def train(profile: str | None = None, run_dir: str | Path | None = None, seed: int = 0,
           env_id: str | None = None, episodes: int | None = None, progress: bool = True,
-          device=None, **overrides) -> DreamerAgent:
-    """Train Dreamer headless in a profile (``python -m wmlib train dreamer``)."""
-    return train_agent(DreamerAgent, CONFIGS, profile, run_dir, seed, env_id, episodes,
+          device=None, state: bool = False, ablation: str | None = None,
+          **overrides) -> DreamerAgent:
+    """Train Dreamer headless in a profile (``python -m wmlib train dreamer``): from pixels,
+    or from the proprioceptive state with ``state=True``; ``ablation`` names a cell of
+    `VARIANTS` (latents and KL balancing)."""
+    table = configs(state)
+    if ablation is not None:
+        if ablation not in VARIANTS:
+            raise ValueError(f"Unknown ablation {ablation!r}; choose one of {list(VARIANTS)}.")
+        table = {k: variant(v, *VARIANTS[ablation]) for k, v in table.items()}
+    return train_agent(DreamerAgent, table, profile, run_dir, seed, env_id, episodes,
                        progress, device, **overrides)
 
 
-__all__ = ["CONFIGS", "Dreamer", "DreamerAgent", "DreamerConfig", "DreamerPolicy", "dreamerv2",
+__all__ = ["CONFIGS", "STATE_CONFIGS", "VARIANTS", "configs", "variant", "Dreamer", "DreamerAgent", "DreamerConfig", "DreamerPolicy", "dreamerv2",
            "train"]

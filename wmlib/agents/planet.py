@@ -381,6 +381,11 @@ class PlaNetAgent:
     and refuses a run directory trained under another configuration.
     """
 
+    NAME = "PlaNet"
+    PUBLISHED = ("Published PlaNet (Hafner et al. 2019, Table 1): 821 on cartpole-swingup after "
+                 "1000 episodes; about 300 at 100k environment steps (CURL/DrQ papers). Cited, "
+                 "not ours.")
+
     def __init__(self, cfg: PlaNetConfig, env=None, run_dir: str | Path | None = None,
                  seed: int = 0, device=None):
         from wmlib import envs
@@ -565,7 +570,8 @@ class PlaNetAgent:
         # With a run_dir, train_loop resumes from its checkpoint; in memory, from self.rounds.
         self.history = train_loop(round_, total, config=cfg, modules=self.modules(),
                                   history=self.history, run_dir=self.run_dir, save_every=1,
-                                  desc="PlaNet episodes", progress=progress, start=self.rounds,
+                                  desc=f"{self.NAME} episodes", progress=progress,
+                                  start=self.rounds,
                                   budget_s=cfg.budget_s)
         self.rounds = max(self.rounds, int(max(self.history["return"][0], default=-1)) + 1)
         return self.history
@@ -637,9 +643,7 @@ def record_run(agent: PlaNetAgent, name: str, notes: str = "", extra: dict | Non
               if "collect_s" in h else None,
               "device": str(agent.device), "torch_threads": torch.get_num_threads(),
               **(extra or {})}
-    notes = notes or ("Published PlaNet (Hafner et al. 2019, Table 1): 821 on cartpole-swingup "
-                      "after 1000 episodes; about 300 at 100k environment steps (CURL/DrQ "
-                      "papers). Cited, not ours.")
+    notes = notes or agent.PUBLISHED
     log = _run_log(agent)
     return results.record(name, values, profile=getattr(agent, "profile", "unknown"),
                           seed=agent.seed, wall_time_s=wall, log=log, notes=notes,

@@ -316,3 +316,22 @@ def test_imagine_batch_imagines_from_a_subset_of_the_sequences(monkeypatch):
     monkeypatch.setattr(Dreamer, "actor_loss", spy)
     agent.update()
     assert seen == [(cfg.chunk_length, 2)]
+
+
+def test_each_optimiser_holds_only_its_own_networks_parameters():
+    """The actor's optimiser never steps world-model or critic weights, nor the critic's the
+    actor's: after an actor step alone, only the actor's weights have moved."""
+    cfg = dataclasses.replace(SMOKE, pixels=False, seed_episodes=1, pred_discount=True)
+    agent = DreamerAgent(cfg, seed=0, device="cpu")
+    d = agent.dreamer
+    ids = lambda opt: {id(p) for g in opt.param_groups for p in g["params"]}  # noqa: E731
+    world = {id(p) for m in d.world_modules() for p in m.parameters()}
+    assert ids(agent.optim) == world  # the discount head trains with the world model
+    assert ids(agent.actor_optim) == {id(p) for p in d.actor.parameters()}
+    assert ids(agent.value_optim) == {id(p) for p in d.value.parameters()}
+    agent.collect(None, seed=0)
+    before = {n: p.detach().clone() for n, p in d.named_parameters()}
+    _, _, posteriors = d.world_loss(agent.replay.sample(cfg.batch_size, cfg.chunk_length))
+    step(agent.actor_optim, d.actor_loss(posteriors)[0], d.actor, cfg.grad_clip)
+    moved = {n for n, p in d.named_parameters() if not torch.equal(p, before[n])}
+    assert moved and all(n.startswith("actor.") for n in moved)

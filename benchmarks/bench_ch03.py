@@ -10,7 +10,6 @@ Run: python benchmarks/bench_ch03.py [--profiles smoke quick gpu full] [--device
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 
 import numpy as np
@@ -87,21 +86,10 @@ def bench(profile: str, device: str, repeats: int) -> None:
 
 
 def main() -> None:
-    from wmlib.results import hardware
+    from wmlib.bench import profile_benchmark_args
 
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--profiles", nargs="*", default=["smoke", "quick", "gpu", "full"])
-    p.add_argument("--device", nargs="*", default=None, help="default: cpu, and cuda if any")
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--repeats", type=int, default=3)
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"hardware: {hardware()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    from wmlib.devices import resolve
-
-    names = args.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    for device in [str(resolve(d)) for d in names]:
+    args, devices = profile_benchmark_args(__doc__)
+    for device in devices:
         for profile in args.profiles:
             bench(profile, device, args.repeats if profile != "full" or device != "cpu" else 1)
 

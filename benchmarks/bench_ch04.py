@@ -9,7 +9,6 @@ Run: python benchmarks/bench_ch04.py [--profiles smoke quick gpu full] [--device
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 
 import numpy as np
@@ -28,10 +27,11 @@ def batch_for(cfg, obs_shape, rng) -> dict:
 def measure(cfg, device: str, repeats: int) -> dict[str, float]:
     """Seconds per world-model update, per imagination (forward only), per actor-critic update
     (imagination, both losses, both steps), and per PlaNet update of the same batch."""
+    from torch import nn
+
     from wmlib.agents.dreamer import Dreamer, step
     from wmlib.agents.planet import OBS_SHAPE, PlaNet, PlaNetConfig
     from wmlib.bench import time_per_call
-    from torch import nn
 
     torch.manual_seed(0)
     obs_shape = OBS_SHAPE if cfg.pixels else (5,)
@@ -41,6 +41,8 @@ def measure(cfg, device: str, repeats: int) -> dict[str, float]:
     batch = batch_for(cfg, obs_shape, np.random.default_rng(0))
     _, _, post = d.world_loss(batch)
     post = post.detach()
+    if cfg.imagine_batch:  # as DreamerAgent.update does
+        post = post.map(lambda x: x[:, :cfg.imagine_batch])
 
     def world_update():
         step(opts[0], d.world_loss(batch)[0], world, cfg.grad_clip)
@@ -71,20 +73,10 @@ def measure(cfg, device: str, repeats: int) -> dict[str, float]:
 
 def main() -> None:
     from wmlib.agents.dreamer import configs
-    from wmlib.devices import resolve
-    from wmlib.results import hardware
+    from wmlib.bench import profile_benchmark_args
 
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--profiles", nargs="*", default=["smoke", "quick", "gpu", "full"])
-    p.add_argument("--device", nargs="*", default=None, help="default: cpu, and cuda if any")
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--repeats", type=int, default=3)
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"hardware: {hardware()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    names = args.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    for device in [str(resolve(n)) for n in names]:
+    args, devices = profile_benchmark_args(__doc__)
+    for device in devices:
         for profile in args.profiles:
             for state in (True, False):
                 cfg = configs(state)[profile]

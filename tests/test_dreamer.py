@@ -293,7 +293,8 @@ def test_the_ablation_variants_change_only_the_latents_and_the_balance():
     assert (cells["categorical+balance"].stoch_size, cells["categorical+balance"].classes,
             cells["categorical+balance"].kl_alpha) == (32, 32, 0.8)
     for c in cells.values():
-        diff = {f.name for f in dataclasses.fields(c) if getattr(c, f.name) != getattr(base, f.name)}
+        diff = {f.name for f in dataclasses.fields(c)
+                if getattr(c, f.name) != getattr(base, f.name)}
         assert diff <= {"stoch_size", "classes", "kl_alpha", "kl_clamp"}
     with pytest.raises(ValueError, match="latents must be"):
         variant(base, "binary")

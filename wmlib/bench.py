@@ -26,6 +26,29 @@ def steps_per_second(env, seconds: float = 3.0) -> float:
     return n / (time.time() - start)
 
 
+def profile_benchmark_args(doc: str) -> tuple:
+    """The command line of the per-profile benchmarks (``benchmarks/bench_ch03.py`` and
+    later): ``--profiles``, ``--device`` (default: the CPU, and CUDA when there is one),
+    ``--threads``, ``--repeats``. Sets the threads, prints the hardware and returns
+    ``(args, devices)``."""
+    import argparse
+
+    from wmlib.devices import resolve
+    from wmlib.results import hardware
+
+    p = argparse.ArgumentParser(description=doc)
+    p.add_argument("--profiles", nargs="*", default=["smoke", "quick", "gpu", "full"])
+    p.add_argument("--device", nargs="*", default=None, help="default: cpu, and cuda if any")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"hardware: {hardware()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    names = args.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    return args, [str(resolve(d)) for d in names]
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for the device's queued work (GPU kernels run asynchronously)."""
     if device.type == "cuda":

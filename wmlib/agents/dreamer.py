@@ -368,5 +368,5 @@ def train(profile: str | None = None, run_dir: str | Path | None = None, seed: i
                        progress, device, **overrides)
 
 
-__all__ = ["CONFIGS", "STATE_CONFIGS", "VARIANTS", "configs", "variant", "Dreamer", "DreamerAgent", "DreamerConfig", "DreamerPolicy", "dreamerv2",
-           "train"]
+__all__ = ["CONFIGS", "STATE_CONFIGS", "VARIANTS", "Dreamer", "DreamerAgent", "DreamerConfig",
+           "DreamerPolicy", "configs", "dreamerv2", "train", "variant"]

@@ -6,7 +6,7 @@
 #   bash scripts/ch04_ablation.sh [profile] [episodes] [parallel jobs]
 set -euo pipefail
 profile=${1:-quick}
-episodes=${2:-20}
+episodes=${2:-30}
 jobs=${3:-2}
 cd "$(dirname "$0")/.."
 for seed in 0 1 2; do

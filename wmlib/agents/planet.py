@@ -644,13 +644,13 @@ def record_run(agent: PlaNetAgent, name: str, notes: str = "", extra: dict | Non
               "device": str(agent.device), "torch_threads": torch.get_num_threads(),
               **(extra or {})}
     notes = notes or agent.PUBLISHED
-    log = _run_log(agent)
+    log = run_log(agent)
     return results.record(name, values, profile=getattr(agent, "profile", "unknown"),
                           seed=agent.seed, wall_time_s=wall, log=log, notes=notes,
                           device=str(agent.device))
 
 
-def _run_log(agent: PlaNetAgent) -> str:
+def run_log(agent: PlaNetAgent) -> str:
     """The whole log of a run: the run directory's log.txt (all sessions) or this session's."""
     if agent.run_dir is not None and (agent.run_dir / "log.txt").exists():
         return (agent.run_dir / "log.txt").read_text()

@@ -3,13 +3,14 @@
 # latents, KL balancing on or off, 3 seeds each; every run records
 # results/ch04_ablation_<variant>_seed<N>_<profile>.json. Runs that finished are skipped
 # (their checkpoint is complete), interrupted ones resume.
-#   bash scripts/ch04_ablation.sh [profile] [episodes] [parallel jobs]
+#   bash scripts/ch04_ablation.sh [profile] [episodes] [parallel jobs] [seeds]
 set -euo pipefail
 profile=${1:-quick}
 episodes=${2:-30}
 jobs=${3:-2}
+seeds=${4:-0 1 2}
 cd "$(dirname "$0")/.."
-for seed in 0 1 2; do
+for seed in $seeds; do
   for variant in gaussian gaussian+balance categorical categorical+balance; do
     echo "$variant $seed"
   done

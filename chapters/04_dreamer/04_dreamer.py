@@ -437,39 +437,6 @@ if ctx.profile != "smoke":
                          "mode on 10 seeds 900000-900009, random actions on the same seeds.")
 
 # %% [markdown]
-# Our numbers beside the published ones, all read from `results/` (ours) or cited (the papers'):
-
-# %%
-def best_within(entry, seconds):
-    return max((r for _, w, r in entry["values"]["eval_curve"] if w <= seconds), default=None)
-
-
-rows = []
-for name, label in ((f"ch04_dreamer_state_{ctx.profile}", "Dreamer, ours, state"),
-                    (f"ch04_dreamer_pixels_{ctx.profile}", "Dreamer, ours, pixels"),
-                    (f"ch03_planet_{ctx.profile}", "PlaNet, ours (chapter 3), pixels")):
-    for e in results.load(name):
-        v = e["values"]
-        rows.append((f"{label} ({e['profile']})", v["env_steps"], round(e["wall_time_s"] / 60),
-                     v["best_eval_return"], best_within(e, 1800), v["final_eval_return"]))
-for e in results.load(f"ch04_dreamer_state_final_{ctx.profile}"):
-    v = e["values"]
-    rows.append(("Dreamer, ours, state: final, 10 episodes", v["env_steps"], "",
-                 f"{np.mean(v['final_returns']):.1f} +- {np.std(v['final_returns']):.1f}", "",
-                 ""))
-    rows.append(("random policy, same 10 seeds", "", "",
-                 f"{np.mean(v['random_returns']):.1f}", "", ""))
-print(f"{'':46} {'env steps':>10} {'minutes':>8} {'best eval':>14} {'in 30 min':>10} "
-      f"{'last eval':>10}")
-for r in rows:
-    print(f"{r[0]:46} {r[1]:>10} {r[2]:>8} {str(r[3]):>14} {str(r[4]):>10} {str(r[5]):>10}")
-print("Published, pixels (cited, not ours; cartpole-swingup):")
-print(f"{'  Dreamer, 100k steps (PlaNet setting, CURL paper)':46} {100_000:>10} {'':>8} {326:>14}")
-print(f"{'  Dreamer, 500k steps (same source)':46} {500_000:>10} {'':>8} {762:>14}")
-print(f"{'  Dreamer, final (~5M steps, authors scores)':46} {'~5e6':>10} {'':>8} {869:>14}")
-print(f"{'  PlaNet, 1000 episodes (PlaNet, Table 1)':46} {'1e6':>10} {'':>8} {821:>14}")
-
-# %% [markdown]
 # ## 7. What the model imagines, next to what happened
 #
 # From the same start state the world model filters 5 real observations and then imagines 15
@@ -602,14 +569,85 @@ else:
     plt.show()
 
 # %% [markdown]
-# ## 10. What to expect
+# When the pixel run's checkpoint is here (`runs/dreamer_pixels_<profile>`, written by the
+# command above), its final actor plays the same 10 evaluation seeds as section 6, beside the
+# random policy:
+
+# %%
+pixel_dir = paths.runs_dir(f"dreamer_pixels_{ctx.profile}")
+if (pixel_dir / "checkpoint.pt").exists():
+    pixel_agent = dreamer.DreamerAgent(pixel_cfg, run_dir=pixel_dir, seed=0, device=ctx.device)
+    pixel_agent.load()
+    pixel_final = pixel_agent.evaluate(n_final, seed=900_000)
+    pixel_env = pixel_agent.env
+    pixel_random = [run_episode(pixel_env, random_policy(pixel_env, seed=900_000 + i),
+                                seed=900_000 + i, max_steps=pixel_cfg.max_steps)[1]["return"]
+                    for i in range(n_final)]
+    print(f"Dreamer (pixels, {ctx.profile}), final actor after "
+          f"{pixel_agent.history.last('wall_s', 0) / 60:.0f} min, {n_final} episodes: "
+          f"{np.mean(pixel_final):.1f} +- {np.std(pixel_final):.1f}  "
+          f"{np.round(pixel_final, 1).tolist()}")
+    print(f"random policy, same seeds: {np.mean(pixel_random):.1f} +- {np.std(pixel_random):.1f}")
+    if ctx.profile != "smoke":
+        results.record(f"ch04_dreamer_pixels_final_{ctx.profile}",
+                       {"final_returns": [round(r, 1) for r in pixel_final],
+                        "random_returns": [round(r, 1) for r in pixel_random],
+                        "training_wall_s": pixel_agent.history.last("wall_s", 0.0)},
+                       profile=ctx.profile, seed=0,
+                       wall_time_s=pixel_agent.history.last("wall_s", 0.0),
+                       log=planet.run_log(pixel_agent),
+                       notes="Final evaluation of the chapter's pixel Dreamer: the actor's "
+                             "mode on seeds 900000-900009, random actions on the same seeds.")
+else:
+    print(f"no pixel run in {paths.show(pixel_dir)}: run the command above to evaluate it here")
+
+# %% [markdown]
+# ## 10. All results, beside the published ones
+#
+# Ours are read from `results/`; the papers' are cited, never ours. "best eval" is the best
+# 2-episode evaluation during training, "final, 10 episodes" the final actor on the 10 seeds of
+# sections 6 and 9.
+
+# %%
+def best_within(entry, seconds):
+    return max((r for _, w, r in entry["values"]["eval_curve"] if w <= seconds), default=None)
+
+
+rows = []
+for name, label in ((f"ch04_dreamer_state_{ctx.profile}", "Dreamer, ours, state"),
+                    (f"ch04_dreamer_pixels_{ctx.profile}", "Dreamer, ours, pixels"),
+                    (f"ch03_planet_{ctx.profile}", "PlaNet, ours (chapter 3), pixels")):
+    for e in results.load(name):
+        v = e["values"]
+        rows.append((f"{label} ({e['profile']})", v["env_steps"], round(e["wall_time_s"] / 60),
+                     v["best_eval_return"], best_within(e, 1800), v["final_eval_return"]))
+for kind in ("state", "pixels"):
+    for e in results.load(f"ch04_dreamer_{kind}_final_{ctx.profile}"):
+        v = e["values"]
+        rows.append((f"Dreamer, ours, {kind}: final, 10 episodes", "", "",
+                     f"{np.mean(v['final_returns']):.1f} +- {np.std(v['final_returns']):.1f}",
+                     "", ""))
+        rows.append((f"random policy, same 10 seeds ({kind} env)", "", "",
+                     f"{np.mean(v['random_returns']):.1f}", "", ""))
+print(f"{'':46} {'env steps':>10} {'minutes':>8} {'best eval':>14} {'in 30 min':>10} "
+      f"{'last eval':>10}")
+for r in rows:
+    print(f"{r[0]:46} {r[1]:>10} {r[2]:>8} {str(r[3]):>14} {str(r[4]):>10} {str(r[5]):>10}")
+print("Published, pixels (cited, not ours; cartpole-swingup):")
+print(f"{'  Dreamer, 100k steps (PlaNet setting, CURL paper)':46} {100_000:>10} {'':>8} {326:>14}")
+print(f"{'  Dreamer, 500k steps (same source)':46} {500_000:>10} {'':>8} {762:>14}")
+print(f"{'  Dreamer, final (~5M steps, authors scores)':46} {'~5e6':>10} {'':>8} {869:>14}")
+print(f"{'  PlaNet, 1000 episodes (PlaNet, Table 1)':46} {'1e6':>10} {'':>8} {821:>14}")
+
+# %% [markdown]
+# ## 11. What to expect
 #
 # | profile | agent | what you should see |
 # | --- | --- | --- |
 # | smoke | tiny networks, 2 episodes of 10 decisions | everything runs in about a minute; numbers mean nothing |
-# | quick | state: belief 100, state 30, units 100; batch 16 x 32; C = 100 updates per episode; 30-minute budget. Pixels: chapter 3's quick model, 45-minute budget | see the committed outputs above and the closing notes: `results/ch04_*_quick.json` |
-# | gpu | Dreamer's sizes (belief 200, state 30, units 400, batch 50 x 50), 100 updates per episode, 50-minute budget | the automatic profile on a GPU (one Colab session); not yet measured on a GPU |
-# | full | Dreamer's sizes, 1000 episodes | the paper's setting, only when chosen explicitly |
+# | quick | state: belief 100, state 30, units 100, action repeat 8, batch 16 x 32, imagination from 4 of the 16 sequences, C = 50 updates per episode, behaviour learning rates 4e-4, a 30-minute budget. Pixels: chapter 3's quick model (depth 8, belief 100, state 20), reward loss weighted 10, otherwise the same, a 45-minute budget | from the state, returns above 600 from about 80k environment steps (8-9 minutes on one CPU core); from pixels, evaluations above 200 after about 25 minutes; `results/ch04_*_quick.json` |
+# | gpu | Dreamer's sizes (belief 200, state 30, units 400, batch 50 x 50), action repeat 2, C = 100 updates per episode, a 50-minute budget | the automatic profile on a GPU (one Colab session); not yet measured on a GPU |
+# | full | Dreamer's sizes and schedule, 1000 episodes | the paper's setting, only when chosen explicitly |
 #
 # `python benchmarks/bench_ch04.py` prints the time of one world-model update, one imagination
 # and one actor-critic update per profile on your device, beside PlaNet's update of the same

@@ -716,7 +716,13 @@ print(f"{'  PlaNet, 1000 episodes (PlaNet, Table 1)':46} {'1e6':>10} {'':>8} {82
 #
 # `python benchmarks/bench_ch04.py` prints the time of one world-model update, one imagination
 # and one actor-critic update per profile on your device, beside PlaNet's update of the same
-# size.
+# size. On this book's 2-core CPU (idle, 2 threads), `quick` from the state: world model 54 ms,
+# imagination 19 ms, actor-critic update (imagination included) 57 ms, so 112 ms per Dreamer
+# update against 50 ms for PlaNet's model update of the same size; from pixels: world model
+# 356 ms, actor-critic 79 ms, 434 ms per update against 345 ms. Learning the behaviour in
+# imagination doubles the cost of an update from the state and adds about a quarter from
+# pixels, where the convolutions dominate; it removes the planner's cost from every decision
+# (section 1).
 
 # %%
 print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.profile}")

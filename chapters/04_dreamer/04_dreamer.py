@@ -425,24 +425,32 @@ plt.show()
 
 # %%
 n_final = 1 if ctx.profile == "smoke" else 10
-final = agent.evaluate(n_final, seed=900_000)
-rand_final = [run_episode(state_env, random_policy(state_env, seed=900_000 + i),
-                          seed=900_000 + i, max_steps=cfg.max_steps)[1]["return"]
-              for i in range(n_final)]
-print(f"Dreamer (state, {ctx.profile}), final actor, {n_final} episodes: "
-      f"{np.mean(final):.1f} +- {np.std(final):.1f}  {np.round(final, 1).tolist()}")
-print(f"random policy, same seeds: {np.mean(rand_final):.1f} +- {np.std(rand_final):.1f}")
-if ctx.profile != "smoke":
-    results.record(f"ch04_dreamer_state_final_{ctx.profile}",
-                   {"final_returns": [round(r, 1) for r in final],
-                    "random_returns": [round(r, 1) for r in rand_final],
-                    "episodes_trained": len(train_c),
-                    "env_steps": int(train_c[-1, 0]) if len(train_c) else 0,
-                    "training_wall_s": agent.history.last("wall_s", 0.0)},
-                   profile=ctx.profile, seed=0, wall_time_s=agent.history.last("wall_s", 0.0),
-                   log=planet.run_log(agent),
-                   notes="Final evaluation of the chapter's state-based Dreamer: the actor's "
-                         "mode on 10 seeds 900000-900009, random actions on the same seeds.")
+
+
+def final_evaluation(agent, kind):
+    """The final actor's mode and random actions on the same 10 seeds, printed and recorded
+    in ``results/ch04_dreamer_<kind>_final_<profile>.json`` (not in the smoke profile)."""
+    env_, wall = agent.env, agent.history.last("wall_s", 0.0)
+    final = agent.evaluate(n_final, seed=900_000)
+    rand = [run_episode(env_, random_policy(env_, seed=900_000 + i), seed=900_000 + i,
+                        max_steps=agent.cfg.max_steps)[1]["return"] for i in range(n_final)]
+    print(f"Dreamer ({kind}, {ctx.profile}), final actor after {wall / 60:.0f} min, "
+          f"{n_final} episodes: {np.mean(final):.1f} +- {np.std(final):.1f}  "
+          f"{np.round(final, 1).tolist()}")
+    print(f"random policy, same seeds: {np.mean(rand):.1f} +- {np.std(rand):.1f}")
+    if ctx.profile != "smoke":
+        results.record(f"ch04_dreamer_{kind}_final_{ctx.profile}",
+                       {"final_returns": [round(r, 1) for r in final],
+                        "random_returns": [round(r, 1) for r in rand],
+                        "env_steps": int(agent.history.last("env_steps", 0)),
+                        "training_wall_s": wall},
+                       profile=ctx.profile, seed=0, wall_time_s=wall, log=planet.run_log(agent),
+                       notes=f"Final evaluation of the chapter's {kind} Dreamer: the actor's "
+                             "mode on seeds 900000-900009, random actions on the same seeds.")
+    return final, rand
+
+
+final_evaluation(agent, "state")
 
 # %% [markdown]
 # **What the committed `quick` run shows.** Seed 0 on a 2-core AMD EPYC with AVX2, with one
@@ -620,26 +628,7 @@ pixel_dir = paths.runs_dir(f"dreamer_pixels_{ctx.profile}")
 if (pixel_dir / "checkpoint.pt").exists():
     pixel_agent = dreamer.DreamerAgent(pixel_cfg, run_dir=pixel_dir, seed=0, device=ctx.device)
     pixel_agent.load()
-    pixel_final = pixel_agent.evaluate(n_final, seed=900_000)
-    pixel_env = pixel_agent.env
-    pixel_random = [run_episode(pixel_env, random_policy(pixel_env, seed=900_000 + i),
-                                seed=900_000 + i, max_steps=pixel_cfg.max_steps)[1]["return"]
-                    for i in range(n_final)]
-    print(f"Dreamer (pixels, {ctx.profile}), final actor after "
-          f"{pixel_agent.history.last('wall_s', 0) / 60:.0f} min, {n_final} episodes: "
-          f"{np.mean(pixel_final):.1f} +- {np.std(pixel_final):.1f}  "
-          f"{np.round(pixel_final, 1).tolist()}")
-    print(f"random policy, same seeds: {np.mean(pixel_random):.1f} +- {np.std(pixel_random):.1f}")
-    if ctx.profile != "smoke":
-        results.record(f"ch04_dreamer_pixels_final_{ctx.profile}",
-                       {"final_returns": [round(r, 1) for r in pixel_final],
-                        "random_returns": [round(r, 1) for r in pixel_random],
-                        "training_wall_s": pixel_agent.history.last("wall_s", 0.0)},
-                       profile=ctx.profile, seed=0,
-                       wall_time_s=pixel_agent.history.last("wall_s", 0.0),
-                       log=planet.run_log(pixel_agent),
-                       notes="Final evaluation of the chapter's pixel Dreamer: the actor's "
-                             "mode on seeds 900000-900009, random actions on the same seeds.")
+    final_evaluation(pixel_agent, "pixels")
 else:
     print(f"no pixel run in {paths.show(pixel_dir)}: run the command above to evaluate it here")
 

@@ -119,9 +119,11 @@ for name, ms in decision_ms.items():
 print(f"ratio: {decision_ms['PlaNet: CEM in latent space'] / decision_ms['Dreamer: the actor']:.0f}x")
 
 # %% [markdown]
-# On this book's 2-core CPU in the `quick` profile (the committed output above) one decision of
-# CEM with $J = 200$, $H = 12$, $I = 5$ cost about 70 ms, and one decision of the actor about
-# 3 ms: PlaNet's 125 decisions per episode take about 9 s of planning, Dreamer's about 0.4 s.
+# On this book's 2-core CPU in the `quick` profile one decision of CEM with $J = 200$,
+# $H = 12$, $I = 5$ cost 70 to 103 ms over three builds of this page, and one decision of the
+# actor 1 to 3 ms (10 decisions each, so the ratio is noisy; the output above is one of them):
+# PlaNet's 125 decisions per episode take about 9 to 13 s of planning, Dreamer's well under a
+# second.
 # The paper-sized planner ($J = 1000$, $I = 10$) costs 1.3-1.6 s per decision here
 # (`benchmarks/bench_ch03.py`).
 #

@@ -52,11 +52,33 @@ class TanhNormalActor(nn.Module):
 
 
 class ValueNet(nn.Module):
-    """``v_psi(s)``: 3 hidden layers of 400 ELU units (Dreamer), one output, ``[...]``."""
+    """``v_psi(s)``: 3 hidden layers of 400 ELU units (Dreamer), one output, ``[...]``.
 
-    def __init__(self, feature_size: int, hidden: int = 400, layers: int = 3):
+    The regularisers Wan and Chen tried on ColloDreamer's value network (their figure 1), off
+    by default: ``dropout`` (probability after each hidden layer), ``batch_norm`` (before each
+    activation) and ``clip`` = (low, high), the prediction clipped into that range."""
+
+    def __init__(self, feature_size: int, hidden: int = 400, layers: int = 3,
+                 dropout: float = 0.0, batch_norm: bool = False,
+                 clip: tuple[float, float] | None = None):
         super().__init__()
-        self.net = mlp(feature_size, 1, hidden, layers, act="elu")
+        if not dropout and not batch_norm:
+            self.net = mlp(feature_size, 1, hidden, layers, act="elu")
+        else:
+            mods: list[nn.Module] = []
+            d = feature_size
+            for _ in range(layers):
+                mods.append(nn.Linear(d, hidden))
+                if batch_norm:
+                    mods.append(nn.BatchNorm1d(hidden))
+                mods.append(nn.ELU())
+                if dropout:
+                    mods.append(nn.Dropout(dropout))
+                d = hidden
+            self.net = nn.Sequential(*mods, nn.Linear(d, 1))
+        self.clip = clip
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net(features).squeeze(-1)
+        lead = features.shape[:-1]  # BatchNorm1d wants [N, F]: flatten the leading dimensions
+        value = self.net(features.reshape(-1, features.shape[-1])).reshape(lead)
+        return value if self.clip is None else value.clamp(*self.clip)

@@ -1,0 +1,221 @@
+"""Every planner of the book on one learned world model (chapter 5): random shooting, CEM,
+MPPI, LatCo and ColloDreamer, each acting by model-predictive control from the belief that the
+world model's filter keeps.
+
+* `LatentMPC`: the policy (filter the belief with each observation, plan, act) with the time
+  each plan took;
+* `make_plan_fn`: a planner by name, on a world model with a reward head (and a value for
+  ColloDreamer);
+* `fit_reward_head`: a new reward head for another task of the same physics (cartpole's sparse
+  swing-up shares the dense task's dynamics and observations), trained on the frozen model's
+  posteriors;
+* `fit_value`: ColloDreamer's value trained on the replay's real latent trajectories (its
+  first method, `wmlib.agents.collodreamer.ColloDreamer.replay_value_loss`);
+* `compare`: the comparison's episodes, returns and planning times.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from wmlib import devices
+from wmlib.agents.collodreamer import latent_problem, mean_features
+from wmlib.agents.planet import PlaNet
+from wmlib.models.rssm import State
+from wmlib.planners import cem_plan, random_shooting
+from wmlib.planners.collocation import LatCoConfig, LatCoPlanner
+from wmlib.planners.mppi import mppi_plan
+
+PLANNERS = ("random", "cem", "cem_equal_time", "mppi", "latco", "collodreamer")
+
+
+@dataclass(frozen=True)
+class ComparisonConfig:
+    """The planners' settings. Shooting: PlaNet's H = 12, J = 1000, K = 100, I = 10 (MPPI the
+    same with TD-MPC's temperature 0.5); ``cem_equal_time`` is CEM with the budget that takes
+    about as long per action as LatCo does here. Collocation: `LatCoConfig`."""
+
+    horizon: int = 12
+    candidates: int = 1000
+    top_k: int = 100
+    iterations: int = 10
+    equal_time_candidates: int = 300
+    equal_time_top_k: int = 30
+    temperature: float = 0.5
+    latco: LatCoConfig = field(default_factory=lambda: LatCoConfig(
+        horizon=12, iterations=20, warm_iterations=5, reward_scale=8.0))
+    discount: float = 0.99
+
+
+def shooting_objective(world: PlaNet, reward: nn.Module, state: State
+                       ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``actions [J, H, A] -> returns [J]``: the prior rolled from the belief ``state`` ([1])
+    and the rewards of ``reward`` summed (PlaNet's objective, with any reward head)."""
+    def objective(actions: torch.Tensor) -> torch.Tensor:
+        J = actions.shape[0]
+        start = state.map(lambda x: x.expand(J, *x.shape[1:]))
+        imagined = world.dynamics.imagine(actions.transpose(0, 1), start)
+        return reward(imagined.features()).sum(0)
+    return objective
+
+
+def make_plan_fn(name: str, world: PlaNet, reward: nn.Module, value: nn.Module | None,
+                 cfg: ComparisonConfig, generator: torch.Generator | None = None):
+    """``plan(state) -> action [A]`` for planner ``name`` (one of `PLANNERS`), plus a
+    ``reset`` for the planners that keep a warm start."""
+    device, A, H = world._device(), world.action_size, cfg.horizon
+    if name not in PLANNERS:
+        raise ValueError(f"Unknown planner {name!r}; choose one of {PLANNERS}.")
+    if name in ("latco", "collodreamer"):
+        if name == "collodreamer" and value is None:
+            raise ValueError("ColloDreamer plans with a value network: pass value=.")
+        planner = LatCoPlanner(cfg.latco, A, device, generator)
+        problem = latent_problem(world, value if name == "collodreamer" else None,
+                                 cfg.discount if name == "collodreamer" else 1.0, reward)
+
+        def plan(state: State) -> torch.Tensor:
+            return planner(problem, mean_features(state)[0])
+        plan.reset = planner.reset
+        return plan
+
+    def plan(state: State) -> torch.Tensor:
+        objective = shooting_objective(world, reward, state)
+        kw = dict(device=device, generator=generator)
+        if name == "random":
+            return random_shooting(objective, H, A, cfg.candidates, **kw)
+        if name == "cem":
+            return cem_plan(objective, H, A, cfg.candidates, cfg.top_k, cfg.iterations, **kw)
+        if name == "cem_equal_time":
+            return cem_plan(objective, H, A, cfg.equal_time_candidates, cfg.equal_time_top_k,
+                            cfg.iterations, **kw)
+        return mppi_plan(objective, H, A, cfg.candidates, cfg.top_k, cfg.iterations,
+                         cfg.temperature, **kw)
+    plan.reset = lambda: None
+    return plan
+
+
+class LatentMPC:
+    """Filter the belief with each observation (``q(s_t | o_<=t, a_<t)``), plan from it, act;
+    ``times`` holds the seconds of each plan."""
+
+    def __init__(self, world: PlaNet, plan_fn):
+        self.world, self.plan_fn = world, plan_fn
+        self.times: list[float] = []
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = self.world.dynamics.initial(1)
+        self.prev_action = torch.zeros(1, self.world.action_size, device=self.world._device())
+        self.plan_fn.reset()
+
+    @torch.no_grad()
+    def __call__(self, obs) -> np.ndarray:
+        world = self.world
+        embed = world.embed(world.preprocess(obs, noise=False)[None])
+        self.state, _ = world.dynamics.obs_step(self.state, self.prev_action, embed)
+        t0 = time.perf_counter()
+        action = self.plan_fn(self.state).clamp(-1, 1)
+        if action.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.times.append(time.perf_counter() - t0)
+        self.prev_action = action[None]
+        return action.cpu().numpy().astype(np.float32)
+
+
+def posteriors_of(world: PlaNet, batch: dict) -> State:
+    """The posteriors ``[T, B]`` of a replay batch (no gradient)."""
+    with torch.no_grad():
+        obs, actions, _ = world.prepare(batch)
+        posteriors, _ = world.dynamics.observe(world.embed(obs), actions)
+    return posteriors
+
+
+def fit_reward_head(world: PlaNet, replay, steps: int = 500, batch_size: int = 16,
+                    chunk_length: int = 32, lr: float = 1e-3, hidden: int | None = None,
+                    progress: bool = True) -> tuple[nn.Module, list[float]]:
+    """A fresh reward head ``r(s_t)`` (PlaNet's architecture) fitted by squared error to the
+    rewards of ``replay`` on the frozen world model's posterior features. Returns the head and
+    its loss per step."""
+    from tqdm.auto import tqdm
+
+    from wmlib.nets import mlp
+
+    device = world._device()
+    head = mlp(world.dynamics.feature_size, 1, hidden or world.cfg.hidden_size, 2).to(device)
+    head_fn = _Squeeze(head)
+    optim = torch.optim.Adam(head.parameters(), lr=lr)
+    losses = []
+    for _ in tqdm(range(steps), desc="reward head", disable=not progress, leave=False):
+        batch = replay.sample(batch_size, chunk_length)
+        features = mean_features(posteriors_of(world, batch))
+        target = devices.to_device(batch["reward"], device, torch.float32).transpose(0, 1)
+        loss = (head_fn(features) - target).pow(2).mean()
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        losses.append(float(loss))
+    return head_fn, losses
+
+
+class _Squeeze(nn.Module):
+    """A head ``[..., F] -> [...]`` from an MLP with one output."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features).squeeze(-1)
+
+
+def fit_value(collo, replay, steps: int = 500, reward: nn.Module | None = None,
+              batch_size: int = 16, chunk_length: int = 32, progress: bool = True
+              ) -> list[float]:
+    """Train ``collo.value`` with ColloDreamer's first method (eq. 10's targets along the
+    replay's real latent trajectories) under ``reward`` (default: the world model's head).
+    Returns the loss per step."""
+    from tqdm.auto import tqdm
+
+    optim = torch.optim.Adam(collo.value.parameters(), lr=collo.cfg.value_lr)
+    losses = []
+    for _ in tqdm(range(steps), desc="value", disable=not progress, leave=False):
+        batch = replay.sample(batch_size, chunk_length)
+        loss = collo.replay_value_loss(posteriors_of(collo.world, batch), reward)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        losses.append(float(loss))
+    return losses
+
+
+def compare(env, world: PlaNet, reward: nn.Module, value: nn.Module | None, planners,
+            seeds, cfg: ComparisonConfig | None = None, max_steps: int | None = None,
+            log=print) -> list[dict]:
+    """One episode per planner and seed (the environment's and the planner's seed): returns
+    and mean planning seconds per action, one row per episode."""
+    from wmlib.rollout import run_episode
+
+    cfg = cfg or ComparisonConfig()
+    rows = []
+    for name in planners:
+        for seed in seeds:
+            gen = devices.generator(world._device(), seed)
+            policy = LatentMPC(world, make_plan_fn(name, world, reward, value, cfg, gen))
+            _, info = run_episode(env, policy, seed=seed, max_steps=max_steps,
+                                  progress=False)
+            row = {"planner": name, "seed": seed, "return": float(info["return"]),
+                   "plan_s": float(np.mean(policy.times)), "steps": int(info["steps"])}
+            rows.append(row)
+            log(f"{name} seed {seed}: return {row['return']:.1f}, "
+                f"{1000 * row['plan_s']:.0f} ms per action")
+    return rows
+
+
+__all__ = ["PLANNERS", "ComparisonConfig", "LatentMPC", "compare", "fit_reward_head",
+           "fit_value", "make_plan_fn", "posteriors_of", "shooting_objective"]

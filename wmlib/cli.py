@@ -4,7 +4,9 @@ Commands:
   info                     versions, device, profile, rendering backend and a test frame
   mpc                      chapter 1: evaluate CEM / random shooting with the true simulator
   build CHAPTER...         execute chapter notebooks in a profile into build/
-  train planet|dreamer     chapter 3 (PlaNet) or 4 (Dreamer) headless (checkpoints, resume)
+  train AGENT              chapter 3 (planet), 4 (dreamer) or 5 (collodreamer) headless
+                           (checkpoints, resume)
+  compare-planners         chapter 5: every planner on chapter 4's world model
   world-models             chapter 2: the World Models pipeline on CarRacing (resumes)
   bench                    environment and planning throughput for each profile
 
@@ -85,15 +87,24 @@ def cmd_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from wmlib.agents import dreamer, planet
+    from wmlib.agents import collodreamer, dreamer, planet
     from wmlib.paths import show
 
-    train = {"planet": planet.train, "dreamer": dreamer.train}[args.agent]
+    train = {"planet": planet.train, "dreamer": dreamer.train,
+             "collodreamer": collodreamer.train}[args.agent]
     overrides = {"kind": args.kind} if args.kind else {}
     if args.agent == "dreamer":
         overrides.update(state=args.state, ablation=args.ablation)
+    elif args.agent == "collodreamer":
+        if args.ablation:
+            print("--ablation is Dreamer's; ColloDreamer takes --variant", file=sys.stderr)
+            return 2
+        overrides.update(state=args.state, variant=args.variant or "default")
     elif args.state or args.ablation:
         print("--state and --ablation are Dreamer's options (chapter 4)", file=sys.stderr)
+        return 2
+    if args.variant and args.agent != "collodreamer":
+        print("--variant is ColloDreamer's option (chapter 5)", file=sys.stderr)
         return 2
     run_dir = args.run_dir or f"runs/{args.agent}"
     agent = train(args.profile, run_dir=run_dir, seed=args.seed, env_id=args.env,
@@ -101,6 +112,20 @@ def cmd_train(args) -> int:
                   device=args.device, **overrides)
     if args.record:
         print(f"recorded in {show(planet.record_run(agent, args.record))}")
+    return 0
+
+
+def cmd_compare_planners(args) -> int:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from wmlib.latent_mpc import run_comparison
+    from wmlib.profiles import current_profile
+
+    profile = current_profile(args.profile)
+    run_comparison(profile, args.task, seeds=args.seeds, planners=args.planners,
+                   record=args.record, device=args.device, progress=not args.no_progress)
     return 0
 
 
@@ -144,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--out", default="build")
     s.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     s.set_defaults(fn=cmd_build)
-    s = add("train", help="train an agent headless (chapter 3: planet, chapter 4: dreamer)")
-    s.add_argument("agent", choices=["planet", "dreamer"])
+    s = add("train", help="train an agent headless (chapter 3: planet, chapter 4: dreamer, "
+            "chapter 5: collodreamer)")
+    s.add_argument("agent", choices=["planet", "dreamer", "collodreamer"])
     s.add_argument("--env", default=None, help="environment id (default: the config's)")
     s.add_argument("--profile", default=None, help="smoke, quick, gpu or full (default: auto)")
     s.add_argument("--run-dir", default=None,
@@ -154,14 +180,31 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--episodes", type=int, default=None, help="collected episodes (after seed)")
     s.add_argument("--kind", choices=["rnn", "ssm", "rssm"], default=None)
     s.add_argument("--state", action="store_true",
-                   help="dreamer: learn from the proprioceptive state instead of pixels")
+                   help="dreamer, collodreamer: learn from the proprioceptive state instead "
+                        "of pixels")
     s.add_argument("--ablation", default=None,
                    choices=["gaussian", "gaussian+balance", "categorical", "categorical+balance"],
                    help="dreamer: latents and KL balancing (chapter 4's ablation)")
+    s.add_argument("--variant", default=None,
+                   choices=["default", "no-bootstrap", "execution", "augmented"],
+                   help="collodreamer: the value bootstrap, value training or eq. 11 "
+                        "(chapter 5's ablation)")
     s.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     s.add_argument("--record", default=None, help="write results/<RECORD>.json at the end")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(fn=cmd_train)
+    from wmlib.latent_mpc import PLANNERS
+
+    s = add("compare-planners", help="chapter 5: random shooting, CEM, MPPI, LatCo and "
+            "ColloDreamer on chapter 4's trained state world model")
+    s.add_argument("--task", default="swingup", help="cartpole task: swingup, swingup_sparse")
+    s.add_argument("--profile", default=None, help="smoke, quick, gpu or full (default: auto)")
+    s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    s.add_argument("--planners", nargs="+", choices=PLANNERS, default=list(PLANNERS))
+    s.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    s.add_argument("--record", default=None, help="write results/<RECORD>.json at the end")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(fn=cmd_compare_planners)
     s = add("world-models", help="chapter 2: rollouts, V, M, C (real and dream), "
             "evaluation; resumes from --run-dir")
     s.add_argument("--profile", default=None, help="smoke, quick, gpu or full (default: auto)")

@@ -16,7 +16,9 @@ world model's filter keeps.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -159,7 +161,7 @@ def fit_reward_head(world: PlaNet, replay, steps: int = 500, batch_size: int = 1
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return head_fn, losses
 
 
@@ -190,7 +192,7 @@ def fit_value(collo, replay, steps: int = 500, reward: nn.Module | None = None,
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return losses
 
 
@@ -217,5 +219,115 @@ def compare(env, world: PlaNet, reward: nn.Module, value: nn.Module | None, plan
     return rows
 
 
+def load_world(profile: str, device=None, run_dir=None):
+    """Chapter 4's state Dreamer of ``profile`` (its world model is what every planner here
+    plans with), loaded from ``runs/dreamer_state_<profile>``; a clear error when missing."""
+    from wmlib import paths
+    from wmlib.agents import dreamer
+
+    run_dir = paths.runs_dir(f"dreamer_state_{profile}") if run_dir is None else Path(run_dir)
+    if not (run_dir / "checkpoint.pt").exists():
+        raise FileNotFoundError(
+            f"No trained world model in {paths.show(run_dir)}. Train chapter 4's state agent "
+            f"first: python -m wmlib train dreamer --state --profile {profile} "
+            f"--run-dir {paths.show(run_dir)}")
+    agent = dreamer.DreamerAgent(dreamer.STATE_CONFIGS[profile], run_dir=run_dir, seed=0,
+                                 device=device)
+    agent.load()
+    agent.dreamer.eval()
+    return agent
+
+
+def task_reward(agent, task: str, episodes: int = 20, steps: int = 1000, seed: int = 0,
+                progress: bool = True):
+    """The environment of cartpole task ``task`` and a reward head for it on the world model:
+    the model's own head for the task it was trained on; for another task of the same physics
+    (``swingup_sparse``), a new head fitted on ``episodes`` episodes of the task played by
+    chapter 4's actor (every other one with exploration noise 0.3). Returns
+    ``(env, head, replay, head_losses)``."""
+    from wmlib import envs
+    from wmlib.replay import Replay
+    from wmlib.rollout import run_episode
+
+    cfg = agent.cfg
+    env_id = f"dmc:cartpole-{task}"
+    if env_id == cfg.env_id:
+        return agent.env, agent.dreamer.world.predict_reward, agent.replay, []
+    env = envs.make(env_id, pixels=False, action_repeat=cfg.action_repeat)
+    replay = Replay(10 ** 6, seed=seed)
+    for i in range(episodes):
+        policy = agent.make_policy(0.3 if i % 2 else 0.0, seed + i)
+        episode, _ = run_episode(env, policy, seed=seed * 1000 + i, max_steps=cfg.max_steps)
+        replay.add(episode)
+    chunk = min(32, min(len(e["reward"]) for e in replay.episodes))
+    head, losses = fit_reward_head(agent.dreamer.world, replay, steps, chunk_length=chunk,
+                                   progress=progress)
+    return env, head, replay, losses
+
+
+def run_comparison(profile: str, task: str, seeds=(0, 1, 2), planners=PLANNERS,
+                   record: str | None = None, device=None, progress: bool = True,
+                   value_steps: int = 2000, head_steps: int = 1000, max_steps=None,
+                   world_dir=None) -> dict:
+    """Chapter 5's planner comparison on chapter 4's world model: for cartpole ``task``, a
+    reward head (`task_reward`) and ColloDreamer's value (`fit_value`, the first method), then
+    one episode per planner and seed, and random actions on the same seeds. Recorded in
+    ``results/<record>.json`` when ``record`` is given. ``world_dir``: the Dreamer run to
+    load (default ``runs/dreamer_state_<profile>``)."""
+    from wmlib import results
+    from wmlib.agents import collodreamer, planet
+    from wmlib.rollout import random_policy, run_episode
+
+    start = time.time()
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        print(line, flush=True)
+
+    agent = load_world(profile, device, world_dir)
+    world = agent.dreamer.world
+    env, head, replay, head_losses = task_reward(agent, task, steps=head_steps,
+                                                 progress=progress)
+    if head_losses:
+        log(f"reward head for {task}: loss {np.mean(head_losses[:10]):.3f} -> "
+            f"{np.mean(head_losses[-50:]):.3f} (reward variance "
+            f"{np.var(np.concatenate([e['reward'] for e in replay.episodes])):.3f})")
+    ccfg = collodreamer.STATE_CONFIGS[profile]
+    collo = collodreamer.ColloDreamer(ccfg, world.action_size, world.obs_shape).to(world._device())
+    collo.world.load_state_dict(world.state_dict())
+    collo.eval()
+    chunk = min(32, min(len(e["reward"]) for e in replay.episodes))
+    value_losses = fit_value(collo, replay, value_steps, head, chunk_length=chunk,
+                             progress=progress)
+    log(f"value (first method, {value_steps} steps): loss {np.mean(value_losses[:10]):.1f} -> "
+        f"{np.mean(value_losses[-50:]):.1f}")
+    cfg = ComparisonConfig()
+    max_steps = max_steps if max_steps is not None else agent.cfg.max_steps
+    rows = compare(env, world, head, collo.value, planners, seeds, cfg, max_steps, log)
+    rand = [run_episode(env, random_policy(env, seed=s), seed=s, max_steps=max_steps)[1]["return"]
+            for s in seeds]
+    log(f"random actions, same seeds: {np.round(rand, 1).tolist()}")
+    values = {"task": task, "env_id": env.spec.id if env.spec else f"dmc:cartpole-{task}",
+              "rows": rows, "random_returns": [round(float(r), 1) for r in rand],
+              "seeds": list(seeds), "config": dataclasses.asdict(cfg),
+              "world_model": f"chapter 4's state Dreamer, profile {profile}, seed 0",
+              "head_loss": [float(np.mean(head_losses[:10])), float(np.mean(head_losses[-50:]))]
+              if head_losses else None,
+              "value_loss": [float(np.mean(value_losses[:10])),
+                             float(np.mean(value_losses[-50:]))]}
+    if record:
+        from wmlib.paths import show
+
+        path = results.record(record, values, profile=profile, seed=int(seeds[0]),
+                              wall_time_s=time.time() - start,
+                              log="\n".join(lines) + "\n\n" + planet.run_log(agent),
+                              notes=f"Every planner on chapter 4's world model, cartpole-{task}; "
+                                    f"one episode per planner and seed {list(seeds)}.")
+        log(f"recorded in {show(path)}")
+    return values
+
+
 __all__ = ["PLANNERS", "ComparisonConfig", "LatentMPC", "compare", "fit_reward_head",
-           "fit_value", "make_plan_fn", "posteriors_of", "shooting_objective"]
+           "fit_value", "load_world", "make_plan_fn", "posteriors_of", "run_comparison",
+           "shooting_objective", "task_reward"]

@@ -332,14 +332,30 @@ CONFIGS = _profiles(DREAMER_CONFIGS)
 STATE_CONFIGS = _profiles(DREAMER_STATE_CONFIGS)
 
 
+# The ablations of Wan and Chen that the chapter runs: the value bootstrap (eq. 9-10 against
+# LatCo's finite eq. 8), the two ways of training the value, and the augmented objective.
+VARIANTS = {
+    "default": {},                                   # bootstrap, value trained in the planner
+    "no-bootstrap": {"bootstrap": False},            # LatCo's return, eq. (8)
+    "execution": {"value_training": "execution"},    # the value trained after execution
+    "augmented": {"augmented": 0.1},                 # eq. (11) added to the model's loss
+}
+
+
 def train(profile: str | None = None, run_dir: str | Path | None = None, seed: int = 0,
           env_id: str | None = None, episodes: int | None = None, progress: bool = True,
-          device=None, state: bool = False, **overrides) -> ColloDreamerAgent:
-    """Train ColloDreamer headless in a profile (``python -m wmlib train collodreamer``)."""
+          device=None, state: bool = False, variant: str = "default",
+          **overrides) -> ColloDreamerAgent:
+    """Train ColloDreamer headless in a profile (``python -m wmlib train collodreamer``), from
+    pixels or the state, with one of `VARIANTS`."""
+    if variant not in VARIANTS:
+        raise ValueError(f"Unknown ColloDreamer variant {variant!r}; choose one of "
+                         f"{list(VARIANTS)}.")
     return train_agent(ColloDreamerAgent, STATE_CONFIGS if state else CONFIGS, profile,
-                       run_dir, seed, env_id, episodes, progress, device, **overrides)
+                       run_dir, seed, env_id, episodes, progress, device,
+                       **(VARIANTS[variant] | overrides))
 
 
 __all__ = ["CONFIGS", "STATE_CONFIGS", "VALUE_TRAINING", "ColloDreamer", "ColloDreamerAgent",
-           "ColloDreamerConfig", "ColloDreamerPolicy", "latent_problem", "mean_features",
-           "train"]
+           "ColloDreamerConfig", "ColloDreamerPolicy", "VARIANTS", "latent_problem",
+           "mean_features", "train"]

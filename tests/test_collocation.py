@@ -61,7 +61,7 @@ def test_jacobian_rows_match_autograd():
     torch.testing.assert_close(value, fn(xa, xb, torch.arange(4)))
     for k in range(4):
         ja, jb = torch.autograd.functional.jacobian(
-            lambda a, b: fn(a[None], b[None], torch.tensor([k]))[0], (xa[k], xb[k]))
+            lambda a, b, k=k: fn(a[None], b[None], torch.tensor([k]))[0], (xa[k], xb[k]))
         torch.testing.assert_close(Ja[k], ja)
         torch.testing.assert_close(Jb[k], jb)
 

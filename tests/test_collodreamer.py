@@ -13,7 +13,6 @@ from synthetic import synthetic_batch  # tests/ is on sys.path
 from wmlib.agents.collodreamer import (
     CONFIGS,
     STATE_CONFIGS,
-    VARIANTS,
     ColloDreamer,
     ColloDreamerAgent,
     latent_problem,

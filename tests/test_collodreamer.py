@@ -223,3 +223,26 @@ def test_collocation_on_a_learned_model_pushes_the_square_right():
     assert collo.mean() > 0.5, collo.flatten()
     left = first_actions(bootstrap=False, sign=-1.0)
     assert left.mean() < -0.5, left.flatten()
+
+
+def test_collodreamer_starts_from_a_dreamer_run(tmp_path):
+    """``init_from``: the world model and replay of a Dreamer run of the same world-model
+    configuration; a resumed ColloDreamer run keeps its own checkpoint."""
+    from wmlib.agents.dreamer import STATE_CONFIGS as DREAMER_STATE
+    from wmlib.agents.dreamer import DreamerAgent
+
+    source = DreamerAgent(DREAMER_STATE["smoke"], run_dir=tmp_path / "dreamer", seed=0,
+                          device="cpu")
+    source.train(progress=False, echo=False)
+    agent = ColloDreamerAgent(STATE_CONFIGS["smoke"], run_dir=tmp_path / "collo", seed=0,
+                              device="cpu")
+    from wmlib.agents.collodreamer import start_from
+
+    start_from(agent, tmp_path / "dreamer")
+    for a, b in zip(agent.collo.world.parameters(), source.dreamer.world.parameters()):
+        torch.testing.assert_close(a, b)
+    assert len(agent.replay) == len(source.replay)
+    assert "started from the world model" in agent.log_lines[-1]
+    trained = train("smoke", run_dir=tmp_path / "collo2", state=True,
+                    init_from=tmp_path / "dreamer", progress=False)
+    assert len(trained.replay) == len(source.replay) + STATE_CONFIGS["smoke"].episodes

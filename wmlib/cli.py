@@ -99,12 +99,14 @@ def cmd_train(args) -> int:
         if args.ablation:
             print("--ablation is Dreamer's; ColloDreamer takes --variant", file=sys.stderr)
             return 2
-        overrides.update(state=args.state, variant=args.variant or "default")
+        overrides.update(state=args.state, variant=args.variant or "default",
+                         init_from=args.init_from)
     elif args.state or args.ablation:
         print("--state and --ablation are Dreamer's options (chapter 4)", file=sys.stderr)
         return 2
-    if args.variant and args.agent != "collodreamer":
-        print("--variant is ColloDreamer's option (chapter 5)", file=sys.stderr)
+    if (args.variant or args.init_from) and args.agent != "collodreamer":
+        print("--variant and --init-from are ColloDreamer's options (chapter 5)",
+              file=sys.stderr)
         return 2
     run_dir = args.run_dir or f"runs/{args.agent}"
     agent = train(args.profile, run_dir=run_dir, seed=args.seed, env_id=args.env,
@@ -189,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
                    choices=["default", "no-bootstrap", "execution", "augmented"],
                    help="collodreamer: the value bootstrap, value training or eq. 11 "
                         "(chapter 5's ablation)")
+    s.add_argument("--init-from", default=None,
+                   help="collodreamer: a Dreamer run directory whose world model and replay "
+                        "to start from (chapter 5 starts from chapter 4's)")
     s.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     s.add_argument("--record", default=None, help="write results/<RECORD>.json at the end")
     s.add_argument("--no-progress", action="store_true")

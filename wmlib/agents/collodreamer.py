@@ -342,20 +342,45 @@ VARIANTS = {
 }
 
 
+def start_from(agent: ColloDreamerAgent, run_dir: str | Path) -> None:
+    """Start ``agent`` from a trained Dreamer run of the same world-model configuration (its
+    world model, the model's optimiser and the replay; the value starts afresh), unless
+    ``agent`` already has a checkpoint to resume. Chapter 5 continues chapter 4's world model
+    this way."""
+    from wmlib.agents.dreamer import DreamerAgent
+    from wmlib.paths import show
+
+    if agent.run_dir is not None and (agent.run_dir / "checkpoint.pt").exists():
+        return
+    world_cfg = {f.name: getattr(agent.cfg, f.name) for f in dataclasses.fields(DreamerConfig)}
+    source = DreamerAgent(DreamerConfig(**world_cfg), run_dir=run_dir, seed=agent.seed,
+                          device=agent.device)
+    source.load()
+    agent.collo.world.load_state_dict(source.dreamer.world.state_dict())
+    agent.optim.load_state_dict(source.optim.state_dict())
+    for episode in source.replay.episodes:
+        agent.replay.add(episode)
+    agent.save_replay()
+    agent.log(f"started from the world model and the {len(source.replay)} episodes of "
+              f"{show(Path(run_dir))}")
+
+
 def train(profile: str | None = None, run_dir: str | Path | None = None, seed: int = 0,
           env_id: str | None = None, episodes: int | None = None, progress: bool = True,
           device=None, state: bool = False, variant: str = "default",
-          **overrides) -> ColloDreamerAgent:
+          init_from: str | Path | None = None, **overrides) -> ColloDreamerAgent:
     """Train ColloDreamer headless in a profile (``python -m wmlib train collodreamer``), from
-    pixels or the state, with one of `VARIANTS`."""
+    pixels or the state, with one of `VARIANTS`; ``init_from``: a Dreamer run directory to
+    start from (`start_from`)."""
     if variant not in VARIANTS:
         raise ValueError(f"Unknown ColloDreamer variant {variant!r}; choose one of "
                          f"{list(VARIANTS)}.")
+    prepare = (lambda agent: start_from(agent, init_from)) if init_from else None
     return train_agent(ColloDreamerAgent, STATE_CONFIGS if state else CONFIGS, profile,
-                       run_dir, seed, env_id, episodes, progress, device,
+                       run_dir, seed, env_id, episodes, progress, device, prepare=prepare,
                        **(VARIANTS[variant] | overrides))
 
 
 __all__ = ["CONFIGS", "STATE_CONFIGS", "VALUE_TRAINING", "ColloDreamer", "ColloDreamerAgent",
            "ColloDreamerConfig", "ColloDreamerPolicy", "VARIANTS", "latent_problem",
-           "mean_features", "train"]
+           "mean_features", "start_from", "train"]

@@ -589,10 +589,11 @@ def train(profile: str | None = None, run_dir: str | Path | None = None, seed: i
 def train_agent(agent_cls, configs: dict, profile: str | None = None,
                 run_dir: str | Path | None = None, seed: int = 0, env_id: str | None = None,
                 episodes: int | None = None, progress: bool = True, device=None,
-                **overrides):
+                prepare=None, **overrides):
     """Build ``agent_cls`` with its profile's config from ``configs`` (plus ``overrides``),
     log the set-up and run its Algorithm 1; `train` for PlaNet, `wmlib.agents.dreamer.train`
-    for Dreamer."""
+    for Dreamer. ``prepare(agent)``, if given, runs before training (ColloDreamer starts from
+    chapter 4's world model with it)."""
     from wmlib.profiles import current_profile, seed_everything
 
     profile = current_profile(profile)
@@ -606,6 +607,8 @@ def train_agent(agent_cls, configs: dict, profile: str | None = None,
     agent.profile = profile
     agent.log(f"{agent_cls.__name__} on {cfg.env_id}, profile {profile}, seed {seed}, device "
               f"{agent.device}, torch threads {torch.get_num_threads()}: {cfg}")
+    if prepare is not None:
+        prepare(agent)
     agent.train(episodes, progress=progress)
     return agent
 

@@ -146,12 +146,14 @@ class LatCoConfig:
     ``reward_scale``: rewards enter the Gauss-Newton residual ``softplus(-r / scale)`` (LatCo
     uses scale 1 with rewards of about 1 per step; use about the largest reward per step).
     ``warm_iterations``: steps after a warm start, which begins from the previous plan shifted
-    by one step (with its multipliers) rather than from noise."""
+    by one step (with its multipliers unless ``warm_multipliers`` is off) rather than from
+    noise."""
 
     horizon: int = 30
     iterations: int = 100
     warm_iterations: int = 100
     warm_start: bool = True
+    warm_multipliers: bool = True       # keep the shifted multipliers too (False: reset them)
     plans: int = 1
     optimizer: str = "gauss-newton"     # or "adam" on eq. (6)
     damping: float = 1e-3
@@ -197,6 +199,8 @@ class LatCoPlanner:
         if cfg.warm_start and self.last is not None:
             z, a, lam, nu = (torch.cat([x[:, 1:], x[:, -1:]], 1) for x in self.last)
             z = torch.cat([z0.expand(P, 1, -1), z[:, 1:]], 1)
+            if not cfg.warm_multipliers:  # relax the dynamics again at every decision
+                lam, nu = torch.full_like(lam, cfg.init_lam), torch.full_like(nu, cfg.init_nu)
             return z, a, lam, nu
         randn = lambda *s: torch.randn(*s, device=self.device, generator=self.generator)  # noqa
         z = torch.cat([z0.expand(P, 1, -1), randn(P, T - 1, z0.shape[-1])], 1)

@@ -101,7 +101,7 @@ def test_eq11_augmented_objective_by_hand_and_its_gradient():
     model = ColloDreamer(cfg, action_size=1)
     F = model.world.dynamics.feature_size
     z, a = torch.randn(3, 5, F), torch.rand(3, 5, 1) * 2 - 1
-    lam = torch.rand(3, 4) + 0.5
+    lam = torch.rand(3, 4) + 1.0
     loss = model.augmented_loss(z, a, lam)
     with torch.no_grad():
         p = latent_problem(model.world, model.value, cfg.discount)

@@ -93,6 +93,10 @@ def cmd_train(args) -> int:
     train = {"planet": planet.train, "dreamer": dreamer.train,
              "collodreamer": collodreamer.train}[args.agent]
     overrides = {"kind": args.kind} if args.kind else {}
+    if args.eval_every is not None:
+        overrides["eval_every"] = args.eval_every
+    if args.eval_episodes is not None:
+        overrides["eval_episodes"] = args.eval_episodes
     if args.agent == "dreamer":
         overrides.update(state=args.state, ablation=args.ablation)
     elif args.agent == "collodreamer":
@@ -181,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--episodes", type=int, default=None, help="collected episodes (after seed)")
     s.add_argument("--kind", choices=["rnn", "ssm", "rssm"], default=None)
+    s.add_argument("--eval-every", type=int, default=None,
+                   help="evaluate every N collected episodes (default: the profile's)")
+    s.add_argument("--eval-episodes", type=int, default=None,
+                   help="episodes per evaluation (default: the profile's)")
     s.add_argument("--state", action="store_true",
                    help="dreamer, collodreamer: learn from the proprioceptive state instead "
                         "of pixels")

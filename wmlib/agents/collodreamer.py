@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,7 +167,8 @@ class ColloDreamer(Dreamer):
         ``[N, H]``: the transitions that gain value become more likely under the model, less so
         as the multipliers (the dynamics constraint) grow. The likelihoods are those of the
         planned stochastic part under the prior from the planned previous state; ``A`` and
-        ``lambda`` carry no gradient (PPO's ratio trick)."""
+        ``lambda`` carry no gradient (PPO's ratio trick). Guards (ours): m is capped at 10 and
+        lambda is floored at 1."""
         D = self.world.dynamics.deter_size
 
         def log_q(dynamics):
@@ -184,8 +186,11 @@ class ColloDreamer(Dreamer):
             advantage = (problem.reward(zt) + problem.value(problem.transition(zt, at))
                          - problem.value(zt))                                       # [N, H]
         log_ratio = logq - logq_old
-        m = torch.exp(log_ratio[:, 1:] + log_ratio[:, :-1])         # two consecutive steps
-        return -(m * advantage[:, 1:] / lam[:, 1:]).mean()
+        # Two consecutive steps; two guards the report does not have, so that one term cannot
+        # swamp the ELBO: the ratio is capped at 10, and multipliers that relaxed below 1 count
+        # as 1.
+        m = torch.exp((log_ratio[:, 1:] + log_ratio[:, :-1]).clamp(max=math.log(10.0)))
+        return -(m * advantage[:, 1:] / lam[:, 1:].clamp_min(1.0)).mean()
 
     def update_old_model(self) -> None:
         if self.old_dynamics is not None:

@@ -243,6 +243,10 @@ def test_collodreamer_starts_from_a_dreamer_run(tmp_path):
         torch.testing.assert_close(a, b)
     assert len(agent.replay) == len(source.replay)
     assert "started from the world model" in agent.log_lines[-1]
-    trained = train("smoke", run_dir=tmp_path / "collo2", state=True,
+    # the schedule may differ (here: evaluation and episodes), the world model may not
+    trained = train("smoke", run_dir=tmp_path / "collo2", state=True, eval_every=1,
                     init_from=tmp_path / "dreamer", progress=False)
     assert len(trained.replay) == len(source.replay) + STATE_CONFIGS["smoke"].episodes
+    with pytest.raises(ValueError, match="deter_size"):
+        train("smoke", run_dir=tmp_path / "collo3", state=True, deter_size=8,
+              init_from=tmp_path / "dreamer", progress=False)

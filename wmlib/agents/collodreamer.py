@@ -347,6 +347,11 @@ VARIANTS = {
 }
 
 
+# What must agree between a Dreamer run and a ColloDreamer that starts from it.
+WORLD_FIELDS = ("env_id", "pixels", "action_repeat", "kind", "depth", "stoch_size", "classes",
+                "deter_size", "hidden_size", "min_std", "bits")
+
+
 def start_from(agent: ColloDreamerAgent, run_dir: str | Path) -> None:
     """Start ``agent`` from a trained Dreamer run of the same world-model configuration (its
     world model, the model's optimiser and the replay; the value starts afresh), unless
@@ -357,9 +362,20 @@ def start_from(agent: ColloDreamerAgent, run_dir: str | Path) -> None:
 
     if agent.run_dir is not None and (agent.run_dir / "checkpoint.pt").exists():
         return
-    world_cfg = {f.name: getattr(agent.cfg, f.name) for f in dataclasses.fields(DreamerConfig)}
-    source = DreamerAgent(DreamerConfig(**world_cfg), run_dir=run_dir, seed=agent.seed,
-                          device=agent.device)
+    run_dir = Path(run_dir)
+    saved = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
+    names = {f.name for f in dataclasses.fields(DreamerConfig)}
+    source_cfg = DreamerConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in saved["config"].items() if k in names})
+    differ = [k for k in WORLD_FIELDS if getattr(source_cfg, k) != getattr(agent.cfg, k)]
+    if differ:
+        raise ValueError(
+            f"The Dreamer run in {show(run_dir)} has another world model or task: "
+            + ", ".join(f"{k} {getattr(source_cfg, k)!r} there, {getattr(agent.cfg, k)!r} here"
+                        for k in differ)
+            + ". Start from a run of the same profile (python -m wmlib train dreamer --state "
+              "--profile P).")
+    source = DreamerAgent(source_cfg, run_dir=run_dir, seed=agent.seed, device=agent.device)
     source.load()
     agent.collo.world.load_state_dict(source.dreamer.world.state_dict())
     agent.optim.load_state_dict(source.optim.state_dict())

@@ -256,3 +256,38 @@ def test_a_run_saved_on_a_gpu_resumes_on_the_cpu(tmp_path, saved_as_if_on_a_gpu)
     for a, b in zip(model.parameters(), fresh.parameters()):
         torch.testing.assert_close(a, b)
     assert all(t.device.type == "cpu" for s in fresh_optim.state.values() for t in s.values())
+
+
+def test_mppi_plans_on_the_objectives_device():
+    from wmlib.planners import mppi_plan
+
+    model = MLPDynamics(5, 1, 16).to(META)
+    obs = torch.zeros(5, device=META)
+    a = mppi_plan(lambda x: model.returns(obs, x), horizon=3, action_dim=1, candidates=10,
+                  top_k=2, iterations=2, device=META)
+    assert a.device == META
+
+
+@pytest.mark.parametrize("optimizer", ["gauss-newton", "adam"])
+def test_latent_collocation_and_collodreamers_losses_run_on_the_models_device(optimizer):
+    from wmlib.agents.collodreamer import CONFIGS as COLLO
+    from wmlib.agents.collodreamer import ColloDreamer, latent_problem, mean_features
+    from wmlib.planners.collocation import LatCoConfig, LatCoPlanner
+
+    cfg = dataclasses.replace(COLLO["smoke"], augmented=0.1)
+    model = ColloDreamer(cfg, action_size=1).to(META).eval()
+    z0 = mean_features(model.world.dynamics.initial(1))[0]
+    planner = LatCoPlanner(LatCoConfig(horizon=3, iterations=1, warm_iterations=1,
+                                       optimizer=optimizer), 1,
+                           device=META)
+    calls = []
+    action = planner(latent_problem(model.world, model.value, 0.99), z0,
+                     on_iteration=lambda z, a: calls.append(z.device))
+    action = planner(latent_problem(model.world, model.value, 0.99), z0)   # warm-started
+    assert action.device == META and action.shape == (1,) and calls == [META]
+    z, a, lam, _ = planner.last
+    model.plan_value_loss(z, a).backward()
+    model.augmented_loss(z, a, lam).backward()
+    _, _, posteriors = model.world.loss(*model.world.prepare(replay_batch()))
+    model.replay_value_loss(posteriors).backward()
+    assert all(p.grad is None or p.grad.device == META for p in model.parameters())

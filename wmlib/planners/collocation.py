@@ -223,7 +223,7 @@ class LatCoPlanner:
         with torch.no_grad():
             actions = a.clamp(cfg.low, cfg.high)
             best = plan_return(problem, rollout(problem, z[:, 0], actions), actions).argmax()
-        return actions[best, 0]
+        return actions[best.view(1), 0][0]       # indexed on the device, no sync
 
     def optimize(self, problem, z, a, lam, nu, iterations, trace=None, on_iteration=None):
         """``iterations`` primal steps, each followed by eq. (7) on both multipliers."""

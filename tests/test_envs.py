@@ -95,3 +95,18 @@ def test_preprocess_quantisation_by_hand():
 def test_preprocess_refuses_floats():
     with pytest.raises(TypeError, match="uint8"):
         envs.preprocess(np.zeros((3, 64, 64), np.float32))
+
+
+def test_render_state_draws_a_cartpole_observation_as_the_simulator_does(cartpole):
+    """A state observation drawn by `render_state` is the frame the environment renders in
+    that state (velocities do not show); other environments are refused."""
+    obs, _ = cartpole.reset(seed=0)
+    for _ in range(5):
+        obs, *_ = cartpole.step(np.ones(1, np.float32))
+    expected = cartpole.unwrapped.render(64)
+    drawn = cartpole.unwrapped.render_state(obs, 64)
+    assert drawn.shape == (64, 64, 3) and np.array_equal(drawn, expected)
+    upright = cartpole.unwrapped.render_state(np.array([0, 1, 0, 0, 0], np.float32), 64)
+    assert not np.array_equal(upright, drawn)
+    with pytest.raises(ValueError, match="cartpole"):
+        envs.make("dmc:reacher-easy", pixels=False).unwrapped.render_state(obs)

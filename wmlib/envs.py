@@ -92,6 +92,20 @@ class DMCEnv(gym.Env):
         s = size or self.size
         return self._env.physics.render(s, s, camera_id=self.camera)
 
+    def render_state(self, observation, size: int | None = None) -> np.ndarray:
+        """Draw cartpole's state observation (x, cos, sin, x', angle'), for instance one a world
+        model decoded: set MuJoCo's positions to it and render (this moves the environment's
+        state: use an environment that is not mid-episode)."""
+        if self.domain != "cartpole" or self.pixels:
+            raise ValueError("render_state draws cartpole's state observations; this is "
+                             f"{self.domain}-{self.task_name} with pixels={self.pixels}.")
+        x, cos, sin, *_ = observation
+        physics = self._env.physics
+        with physics.reset_context():
+            physics.named.data.qpos["slider"] = x
+            physics.named.data.qpos["hinge_1"] = np.arctan2(sin, cos)
+        return self.render(size)
+
     def _obs(self, time_step) -> np.ndarray:
         if self.pixels:
             return np.ascontiguousarray(self.render().transpose(2, 0, 1))

@@ -476,16 +476,6 @@ final_evaluation(agent, "state")
 # the environment really produced.
 
 # %%
-def render_cartpole(env, observation):
-    """Render a cartpole observation (x, cos, sin, x', angle') by setting MuJoCo's state."""
-    physics = env.unwrapped.physics
-    x, cos, sin, *_ = observation
-    with physics.reset_context():
-        physics.named.data.qpos["slider"] = x
-        physics.named.data.qpos["hinge_1"] = np.arctan2(sin, cos)
-    return env.unwrapped.render(64).transpose(2, 0, 1)
-
-
 context, horizon = 5, 15
 policy = agent.make_policy(0.0, seed=0)
 episode, _ = run_episode(state_env, policy, seed=7, max_steps=cfg.max_steps)
@@ -500,8 +490,10 @@ with torch.no_grad():
     decoded = world.decode(torch.cat([posteriors.features(), imagined.features()]))[:, 0]
 real_obs, decoded = obs[:, 0].cpu().numpy(), decoded.cpu().numpy()
 steps_shown = range(0, len(real_obs), max(1, len(real_obs) // 10))
-real_frames = np.stack([render_cartpole(state_env, real_obs[i]) for i in steps_shown])
-dream_frames = np.stack([render_cartpole(state_env, decoded[i]) for i in steps_shown])
+real_frames = np.stack([state_env.unwrapped.render_state(real_obs[i], 64).transpose(2, 0, 1)
+                        for i in steps_shown])
+dream_frames = np.stack([state_env.unwrapped.render_state(decoded[i], 64).transpose(2, 0, 1)
+                         for i in steps_shown])
 viz.compare_strips(real_frames, dream_frames, context=context // max(1, len(real_obs) // 10) + 1,
                    labels=("real", "imagined"), scale=0.75)
 plt.show()

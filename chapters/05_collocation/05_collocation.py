@@ -404,16 +404,6 @@ env = source.env
 # dynamics allow.
 
 # %%
-def render_cartpole(observation, size=64):
-    """Draw a cartpole observation (x, cos, sin, x', angle') by setting MuJoCo's state."""
-    physics = env.unwrapped.physics
-    x, cos, sin, *_ = observation
-    with physics.reset_context():
-        physics.named.data.qpos["slider"] = x
-        physics.named.data.qpos["hinge_1"] = np.arctan2(sin, cos)
-    return env.unwrapped.render(size)
-
-
 policy = latent_mpc.LatentMPC(world, latent_mpc.make_plan_fn(
     "cem", world, world.predict_reward, None,
     dataclasses.replace(latent_mpc.ComparisonConfig(), candidates=100, top_k=10, iterations=3)))
@@ -437,7 +427,7 @@ cols = list(range(0, plan_cfg.horizon + 1, max(1, plan_cfg.horizon // 8)))
 fig, ax = plt.subplots(len(decoded), len(cols), figsize=(1.1 * len(cols), 1.2 * len(decoded)))
 for r, (k, states) in enumerate(decoded.items()):
     for c, step_ in enumerate(cols):
-        ax[r, c].imshow(render_cartpole(states[step_]))
+        ax[r, c].imshow(env.unwrapped.render_state(states[step_], 64))
         ax[r, c].set_xticks([])
         ax[r, c].set_yticks([])
         if r == 0:

@@ -81,22 +81,19 @@ def latent_problem(world: PlaNet, value: nn.Module | None = None, discount: floa
     dyn = world.dynamics
     D = dyn.deter_size
 
-    def transition(z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        lead = z.shape[:-1]
+    def prior(z: torch.Tensor, a: torch.Tensor) -> State:
+        """One prior step from the states whose features are ``z`` (flattened to [N, F])."""
         z, a = z.reshape(-1, z.shape[-1]), a.reshape(-1, a.shape[-1])
-        s = z[:, D:]
-        state = State(s, torch.ones_like(s), s, z[:, :D])
-        if dyn.classes:
-            state = State(s.new_zeros(len(s), dyn.variables, dyn.classes), s.new_zeros(len(s), 0),
-                          s, z[:, :D])
-        return mean_features(dyn.img_step(state, a)).reshape(*lead, -1)
+        s = z[:, D:]  # the planned mean of the stochastic part (Gaussian) or class probabilities
+        stats = (s.new_zeros(len(s), dyn.variables, dyn.classes), s.new_zeros(len(s), 0)) \
+            if dyn.classes else (s, torch.ones_like(s))
+        return dyn.img_step(State(*stats, s, z[:, :D]), a)
+
+    def transition(z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return mean_features(prior(z, a)).reshape(*z.shape[:-1], -1)
 
     def transition_std(z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        lead = z.shape[:-1]
-        z, a = z.reshape(-1, z.shape[-1]), a.reshape(-1, a.shape[-1])
-        s = z[:, D:]
-        prior = dyn.img_step(State(s, torch.ones_like(s), s, z[:, :D]), a)
-        return prior.std.reshape(*lead, -1)
+        return prior(z, a).std.reshape(*z.shape[:-1], -1)
 
     head = reward if reward is not None else world.predict_reward
     return LatentProblem(transition=transition, reward=head, value=value, discount=discount,

@@ -82,6 +82,12 @@ def energy(unary: Residual, pair: Residual, x: torch.Tensor) -> torch.Tensor:
 
 def gauss_newton_step(unary: Residual, pair: Residual, x: torch.Tensor,
                       damping: float | torch.Tensor = 1e-3) -> torch.Tensor:
+    """One damped Gauss-Newton step (see `_gauss_newton`): the new chains ``[P, T, n]``."""
+    return _gauss_newton(unary, pair, x, damping)[0]
+
+
+def _gauss_newton(unary: Residual, pair: Residual, x: torch.Tensor,
+                  damping: float | torch.Tensor = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
     """One damped Gauss-Newton step on ``E(x)`` for a batch of chains ``x`` ``[P, T, n]``.
 
     ``unary(x_t [N, n], i [N]) -> [N, m_u]``: the residuals of one step (for example the
@@ -90,7 +96,8 @@ def gauss_newton_step(unary: Residual, pair: Residual, x: torch.Tensor,
     ``pair(x_{t-1} [N, n], x_t [N, n], i [N]) -> [N, m_p]``: the residuals linking two steps,
     row ``i`` being plan ``i // (T-1)``, step ``t = i % (T-1) + 1``. Both must treat rows
     independently. ``damping``: delta, a number or one per chain ``[P]``. The linear system is
-    solved in float64, as in LatCo's solver."""
+    solved in float64, as in LatCo's solver. Returns the stepped chains and ``E`` at ``x``
+    (from the residuals the Jacobians came with)."""
     P, T, n = x.shape
     u, (Ju,) = jacobian_rows(unary, (x.reshape(P * T, n),),
                              torch.arange(P * T, device=x.device))
@@ -110,7 +117,8 @@ def gauss_newton_step(unary: Residual, pair: Residual, x: torch.Tensor,
     g[:, 1:] += (Jb.mT @ p[..., None])[..., 0]
     g[:, :-1] += (Ja.mT @ p[..., None])[..., 0]
     dx = block_tridiagonal_solve(D, Bl, g)
-    return x - dx.to(x.dtype)
+    current = u.pow(2).sum((1, 2)) + p.pow(2).sum((1, 2))
+    return x - dx.to(x.dtype), current.to(x.dtype)
 
 
 def levenberg_marquardt_step(unary: Residual, pair: Residual, x: torch.Tensor,
@@ -120,8 +128,8 @@ def levenberg_marquardt_step(unary: Residual, pair: Residual, x: torch.Tensor,
     energy rose keeps its old plan and takes ten times the damping (a shorter, more
     gradient-like step next time); one whose energy fell takes the step and a tenth of the
     damping (down to ``low``). Returns the new plans and dampings ``[P]``."""
-    step = gauss_newton_step(unary, pair, x, damping)
-    better = energy(unary, pair, step) <= energy(unary, pair, x)
+    step, current = _gauss_newton(unary, pair, x, damping)
+    better = energy(unary, pair, step) <= current
     x = torch.where(better[:, None, None], step, x)
     damping = torch.where(better, damping / 10, damping * 10).clamp(low, high)
     return x, damping

@@ -228,9 +228,9 @@ plt.show()
 # %% [markdown]
 # **What the toy shows** (the committed `quick` run; 5 seeds each). With its exact model, the
 # toy is easy for shooting: CEM and MPPI, with 100 candidates over 10 iterations, execute about
-# 8.9 of the reachable reward in about 30 ms, and even 1000 random sequences find 6.7. LatCo
-# with 8 parallel plans and 100 Gauss-Newton steps found only 1.4 ± 1.7 (0 to 4.6 across the
-# seeds), at about 0.9 s. Its best plan shows why: the states of the first iterations jump into
+# 8.9 of the reachable reward in 15 to 35 ms (over our builds), and even 1000 random sequences
+# find 6.7. LatCo with 8 parallel plans and 100 Gauss-Newton steps found only 1.4 ± 1.7 (0 to
+# 4.6 across the seeds), at 0.6 to 0.9 s. Its best plan shows why: the states of the first iterations jump into
 # the bump at once (iteration 1 reaches it by step 4), and the growing multipliers then make the
 # dynamics hold, but only to within their threshold, summed over 19 steps: the executed actions
 # (dashed) reach the bump about 8 steps later than the plan claims, and most of the planned

@@ -4,8 +4,8 @@ Commands:
   info                     versions, device, profile, rendering backend and a test frame
   mpc                      chapter 1: evaluate CEM / random shooting with the true simulator
   build CHAPTER...         execute chapter notebooks in a profile into build/
-  train AGENT              chapter 3 (planet), 4 (dreamer) or 5 (collodreamer) headless
-                           (checkpoints, resume)
+  train AGENT              chapter 3 (planet), 4 (dreamer), 5 (collodreamer) or 6 (bird)
+                           headless (checkpoints, resume)
   compare-planners         chapter 5: every planner on chapter 4's world model
   world-models             chapter 2: the World Models pipeline on CarRacing (resumes)
   bench                    environment and planning throughput for each profile
@@ -83,15 +83,16 @@ def cmd_bench(args) -> int:
 
 
 def cmd_train(args) -> int:
+    import numpy as np
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from wmlib.agents import collodreamer, dreamer, planet
+    from wmlib.agents import bird, collodreamer, dreamer, planet
     from wmlib.paths import show
 
     train = {"planet": planet.train, "dreamer": dreamer.train,
-             "collodreamer": collodreamer.train}[args.agent]
+             "collodreamer": collodreamer.train, "bird": bird.train}[args.agent]
     overrides = {"kind": args.kind} if args.kind else {}
     if args.eval_every is not None:
         overrides["eval_every"] = args.eval_every
@@ -105,19 +106,30 @@ def cmd_train(args) -> int:
             return 2
         overrides.update(state=args.state, variant=args.variant or "default",
                          init_from=args.init_from)
+    elif args.agent == "bird":
+        if args.ablation or args.init_from:
+            print("bird takes --variant (bird or soft-bird) and --state", file=sys.stderr)
+            return 2
+        overrides.update(state=args.state, variant=args.variant or "bird")
     elif args.state or args.ablation:
         print("--state and --ablation are Dreamer's options (chapter 4)", file=sys.stderr)
         return 2
-    if (args.variant or args.init_from) and args.agent != "collodreamer":
-        print("--variant and --init-from are ColloDreamer's options (chapter 5)",
+    if (args.variant or args.init_from) and args.agent not in ("collodreamer", "bird"):
+        print("--variant and --init-from are ColloDreamer's and BIRD's options (chapters 5-6)",
               file=sys.stderr)
         return 2
     run_dir = args.run_dir or f"runs/{args.agent}"
     agent = train(args.profile, run_dir=run_dir, seed=args.seed, env_id=args.env,
                   episodes=args.episodes, progress=not args.no_progress,
                   device=args.device, **overrides)
+    extra = None
+    if args.final_episodes:
+        extra = planet.final_evaluation(agent, args.final_episodes)
+        print(f"final evaluation, {args.final_episodes} episodes: "
+              f"{np.mean(extra['final_returns']):.1f} +- {np.std(extra['final_returns']):.1f}; "
+              f"random actions on the same seeds: {np.mean(extra['random_returns']):.1f}")
     if args.record:
-        print(f"recorded in {show(planet.record_run(agent, args.record))}")
+        print(f"recorded in {show(planet.record_run(agent, args.record, extra=extra))}")
     return 0
 
 
@@ -176,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     s.set_defaults(fn=cmd_build)
     s = add("train", help="train an agent headless (chapter 3: planet, chapter 4: dreamer, "
-            "chapter 5: collodreamer)")
-    s.add_argument("agent", choices=["planet", "dreamer", "collodreamer"])
+            "chapter 5: collodreamer, chapter 6: bird)")
+    s.add_argument("agent", choices=["planet", "dreamer", "collodreamer", "bird"])
     s.add_argument("--env", default=None, help="environment id (default: the config's)")
     s.add_argument("--profile", default=None, help="smoke, quick, gpu or full (default: auto)")
     s.add_argument("--run-dir", default=None,
@@ -196,14 +208,18 @@ def main(argv: list[str] | None = None) -> int:
                    choices=["gaussian", "gaussian+balance", "categorical", "categorical+balance"],
                    help="dreamer: latents and KL balancing (chapter 4's ablation)")
     s.add_argument("--variant", default=None,
-                   choices=["default", "no-bootstrap", "execution", "augmented"],
+                   choices=["default", "no-bootstrap", "execution", "augmented", "bird",
+                            "soft-bird"],
                    help="collodreamer: the value bootstrap, value training or eq. 11 "
-                        "(chapter 5's ablation)")
+                        "(chapter 5's ablation); bird: bird or soft-bird (chapter 6)")
     s.add_argument("--init-from", default=None,
                    help="collodreamer: a Dreamer run directory whose world model and replay "
                         "to start from (chapter 5 starts from chapter 4's)")
     s.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     s.add_argument("--record", default=None, help="write results/<RECORD>.json at the end")
+    s.add_argument("--final-episodes", type=int, default=0,
+                   help="after training, evaluate this many episodes (and random actions on "
+                        "the same seeds) into the record")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(fn=cmd_train)
     from wmlib.latent_mpc import PLANNERS

@@ -212,7 +212,7 @@ class Dreamer(nn.Module):
         ``s_1..s_{H-1}`` (eq. 6, bootstrapped from ``v(s_H)``), the values ``v(s_tau)`` and the
         weights ``gamma^(tau-1)`` that discount later steps, as in Dreamer's code."""
         features = imagined.features()
-        rewards = self.world.predict_reward(features)
+        rewards = self.imagined_rewards(features)
         values = (self.target_value or self.value)(features)
         if self.discount_head is not None:  # gamma times the predicted chance to go on
             discounts = self.cfg.discount * torch.sigmoid(self.discount_head(features)
@@ -223,6 +223,34 @@ class Dreamer(nn.Module):
                             self.cfg.lambda_)
         weights = torch.cumprod(torch.cat([torch.ones_like(discounts[:1]), discounts[:-2]]), 0)
         return lam, values, weights.detach()
+
+    def imagined_rewards(self, features: torch.Tensor) -> torch.Tensor:
+        """The rewards the actor maximises along imagined features ``[H, N, F]``: the reward
+        head's prediction (Soft-BIRD adds the policy's entropy, `wmlib.agents.bird`)."""
+        return self.world.predict_reward(features)
+
+    @torch.no_grad()
+    def imagination_gap(self, episode: dict, horizon: int | None = None) -> dict:
+        """How far imagination is from reality for the same policy (Zhu et al. 2020, section 4):
+        filter a real ``episode`` (acted by the actor's mode, as in evaluation) to posteriors
+        ``s_t``, imagine ``H`` steps from every ``s_t`` with the actor's mode, and compare the
+        imagined reward sum ``sum_k r_hat_{t+k}`` with the real one ``sum_k r_{t+k}``,
+        k = 1..H. Returns the means over t of the imagined and real H-step returns and of the
+        absolute gap between them (in reward units)."""
+        world, horizon = self.world, horizon or self.cfg.horizon
+        batch = {k: np.asarray(episode[k])[None] for k in ("obs", "action", "reward")}
+        obs, actions, rewards = world.prepare(batch)
+        T = rewards.shape[0] - horizon
+        if T < 1:
+            raise ValueError(f"An episode of {rewards.shape[0]} steps is too short for an "
+                             f"imagination horizon of {horizon}.")
+        posteriors, _ = world.dynamics.observe(world.embed(obs), actions)
+        start = posteriors[:T].flatten()
+        imagined, _ = world.dynamics.imagine_with_policy(start, self.actor.mode, horizon)
+        imagined_sum = world.predict_reward(imagined.features()).sum(0)            # [T]
+        real = rewards[:, 0].unfold(0, horizon, 1)[1:T + 1].sum(-1)                 # [T]
+        return {"gap_imagined": imagined_sum.mean().item(), "gap_real": real.mean().item(),
+                "gap_abs": (imagined_sum - real).abs().mean().item()}
 
     def actor_loss(self, posteriors: State) -> tuple[torch.Tensor, State, torch.Tensor,
                                                       torch.Tensor]:
@@ -301,13 +329,14 @@ class DreamerAgent(PlaNetAgent):
     S seed episodes, then rounds of C updates and one collected episode."""
 
     NAME = "Dreamer"
+    MODEL = Dreamer  # the networks `build` makes (BIRD's subclass adds its terms)
     PUBLISHED = ("Published Dreamer (Hafner et al. 2020), cartpole-swingup from pixels: 326 at "
                  "100k and 762 at 500k environment steps in PlaNet's setting (as reported in the "
                  "CURL paper); 869 final (authors' score files). Cited, not ours.")
 
     def build(self, action_size: int, obs_shape: tuple[int, ...] | None = None) -> None:
         cfg = self.cfg
-        self.dreamer = Dreamer(cfg, action_size, obs_shape).to(self.device)
+        self.dreamer = self.MODEL(cfg, action_size, obs_shape).to(self.device)
         self.model = self.dreamer.world  # what PlaNetAgent's loop calls the world model
         adam = lambda module, lr: torch.optim.Adam(module.parameters(), lr=lr,  # noqa: E731
                                                    eps=cfg.adam_eps)
@@ -322,6 +351,17 @@ class DreamerAgent(PlaNetAgent):
 
     def make_policy(self, noise: float, seed: int) -> DreamerPolicy:
         return DreamerPolicy(self.dreamer, noise=noise, seed=seed)
+
+    def eval_metrics(self) -> dict:
+        """The imagination gap (`Dreamer.imagination_gap`) on the first evaluation episode."""
+        episodes = getattr(self, "eval_episodes", [])
+        if not episodes or len(episodes[0]["reward"]) <= self.cfg.horizon + 1:
+            return {}
+        self.dreamer.eval()
+        try:
+            return self.dreamer.imagination_gap(episodes[0])
+        finally:
+            self.dreamer.train()
 
     def update(self) -> dict:
         """One step of the world model, the actor and the value, each with its optimiser."""

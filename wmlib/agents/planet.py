@@ -496,13 +496,20 @@ class PlaNetAgent:
 
         self.model.eval()
         policy = self.make_policy(0.0, seed)
-        rets = []
+        rets, self.eval_episodes = [], []
         for i in range(episodes):
             policy.reset()
-            _, info = run_episode(self.env, policy, seed=seed + i, max_steps=self.cfg.max_steps)
+            episode, info = run_episode(self.env, policy, seed=seed + i,
+                                        max_steps=self.cfg.max_steps)
             rets.append(info["return"])
+            self.eval_episodes.append(episode)
         self.model.train()
         return rets
+
+    def eval_metrics(self) -> dict:
+        """More measurements on the episodes of the last evaluation (``self.eval_episodes``),
+        logged with ``eval_return``; none for PlaNet (Dreamer adds the imagination gap)."""
+        return {}
 
     # -- Algorithm 1 -----------------------------------------------------------------------
     def train(self, episodes: int | None = None, progress: bool = True,
@@ -560,6 +567,7 @@ class PlaNetAgent:
             if cfg.eval_every and (step + 1) % cfg.eval_every == 0:
                 rets = self.evaluate(cfg.eval_episodes, seed=self.seed * 100_000 + 50_000 + step)
                 metrics["eval_return"] = float(np.mean(rets))
+                metrics.update(self.eval_metrics())
                 metrics["eval_s"] = time.time() - t2
                 line += f"; eval return {metrics['eval_return']:.1f} ({metrics['eval_s']:.1f} s)"
             metrics["wall_s"] = wall0 + time.time() - start_time
@@ -611,6 +619,20 @@ def train_agent(agent_cls, configs: dict, profile: str | None = None,
         prepare(agent)
     agent.train(episodes, progress=progress)
     return agent
+
+
+def final_evaluation(agent: PlaNetAgent, episodes: int = 10, seed: int = 900_000) -> dict:
+    """The book's headline number: the trained policy without exploration noise over
+    ``episodes`` fresh episodes (seeds ``seed .. seed + episodes - 1``), and random actions on
+    the same seeds."""
+    from wmlib.rollout import random_policy, run_episode
+
+    final = agent.evaluate(episodes, seed=seed)
+    env = agent.env
+    rand = [run_episode(env, random_policy(env, seed=seed + i), seed=seed + i,
+                        max_steps=agent.cfg.max_steps)[1]["return"] for i in range(episodes)]
+    return {"final_returns": [round(r, 1) for r in final],
+            "random_returns": [round(r, 1) for r in rand], "final_seeds": [seed, seed + episodes]}
 
 
 def curve(history: History) -> dict:

@@ -63,3 +63,22 @@ def test_train_dreamer_from_the_state_with_an_ablation_and_records(tmp_path, mon
     assert entry["profile"] == "smoke" and "Dreamer" in entry["notes"]
     assert main(["train", "planet", "--state", "--profile", "smoke"]) == 2
     assert "Dreamer's options" in capsys.readouterr().err
+
+
+def test_train_soft_bird_records_the_gap_and_a_final_evaluation_beside_random(tmp_path,
+                                                                              monkeypatch):
+    from wmlib.cli import main
+
+    monkeypatch.setenv("WMLIB_RESULTS", str(tmp_path / "results"))
+    run_dir = tmp_path / "soft"
+    assert main(["train", "bird", "--variant", "soft-bird", "--state", "--profile", "smoke",
+                 "--run-dir", str(run_dir), "--no-progress", "--device", "cpu",
+                 "--record", "ch06_test", "--final-episodes", "2"]) == 0
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["soft_alpha"] == 0.2 and cfg["confidence"] is False and cfg["pixels"] is False
+    values = json.loads((tmp_path / "results" / "ch06_test.json").read_text())["values"]
+    assert len(values["final_returns"]) == len(values["random_returns"]) == 2
+    assert values["gap_columns"] == ["env_steps", "imagined", "real", "abs_gap"]
+    assert values["gap_curve"] and len(values["gap_curve"][0]) == 4
+    assert main(["train", "bird", "--variant", "execution", "--profile", "smoke"]) == 2
+    assert main(["train", "bird", "--ablation", "categorical", "--profile", "smoke"]) == 2

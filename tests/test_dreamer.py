@@ -120,12 +120,14 @@ def test_the_agent_trains_checkpoints_and_resumes(smoke_run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("version", ["dreamer", "dreamerv2"])
+@pytest.mark.parametrize("version", ["dreamer", "dreamerv2", "bird", "soft-bird"])
 def test_dreamer_learns_in_imagination_to_push_the_square_right(version):
     """The learning test: on the moving-square task (reward = how far right the square is), a
     world model fitted to random data and an actor trained only in its imagination push
     right from a filtered belief; the untrained actor does not. DreamerV2: categorical
-    latents, KL balancing, the target critic, entropy and half REINFORCE."""
+    latents, KL balancing, the target critic, entropy and half REINFORCE. BIRD (chapter 6):
+    confidence-weighted returns and the entropy on real states; Soft-BIRD: soft rewards."""
+    from wmlib.agents.bird import BIRD, bird_config, soft_bird
     from wmlib.agents.dreamer import dreamerv2
 
     torch.manual_seed(0)
@@ -135,7 +137,10 @@ def test_dreamer_learns_in_imagination_to_push_the_square_right(version):
     if version == "dreamerv2":
         cfg = dreamerv2(cfg, stoch_size=8, classes=8, lr=3e-3, slow_target_every=10,
                         actor_grad_mix=0.5)
-    d = Dreamer(cfg, action_size=1)
+    if version in ("bird", "soft-bird"):
+        cfg = bird_config(cfg, entropy_samples=8)
+        cfg = soft_bird(cfg) if version == "soft-bird" else cfg
+    d = (BIRD if version in ("bird", "soft-bird") else Dreamer)(cfg, action_size=1)
     opts = {name: torch.optim.Adam(getattr(d, name).parameters(), lr=lr)
             for name, lr in (("world", cfg.lr), ("actor", cfg.actor_lr),
                              ("value", cfg.value_lr))}

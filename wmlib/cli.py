@@ -107,7 +107,7 @@ def cmd_train(args) -> int:
         overrides.update(state=args.state, variant=args.variant or "default",
                          init_from=args.init_from)
     elif args.agent == "bird":
-        if args.ablation or args.init_from:
+        if args.ablation or args.init_from or args.variant not in (None, "bird", "soft-bird"):
             print("bird takes --variant (bird or soft-bird) and --state", file=sys.stderr)
             return 2
         overrides.update(state=args.state, variant=args.variant or "bird")

@@ -71,14 +71,15 @@ class BIRDConfig(DreamerConfig):
 QUICK_CAPACITY = 30 * 126               # 125 steps per episode at action repeat 8, + 1 frame
 
 
-def _bird(cfg: DreamerConfig, **overrides) -> BIRDConfig:
+def bird_config(cfg: DreamerConfig, **overrides) -> BIRDConfig:
+    """BIRD on top of a Dreamer configuration: its fields, BIRD's defaults, ``overrides``."""
     fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(DreamerConfig)}
     fields.pop("replay_capacity")
     return BIRDConfig(**(fields | overrides))
 
 
 def _table(dreamer_configs: dict) -> dict:
-    table = {name: _bird(cfg) for name, cfg in dreamer_configs.items()}
+    table = {name: bird_config(cfg) for name, cfg in dreamer_configs.items()}
     table["smoke"] = dataclasses.replace(table["smoke"], replay_capacity=1000,
                                          entropy_samples=4)
     table["quick"] = dataclasses.replace(table["quick"], replay_capacity=QUICK_CAPACITY)
@@ -218,5 +219,5 @@ def train(profile: str | None = None, run_dir: str | Path | None = None, seed: i
 
 
 __all__ = ["BIRD", "BIRDAgent", "BIRDConfig", "CONFIGS", "STATE_CONFIGS", "VARIANTS",
-           "confidence_weights", "configs", "policy_entropy", "soft_bird", "soft_rewards",
+           "bird_config", "confidence_weights", "configs", "policy_entropy", "soft_bird", "soft_rewards",
            "train", "trajectory_log_likelihood"]

@@ -668,6 +668,12 @@ def record_run(agent: PlaNetAgent, name: str, notes: str = "", extra: dict | Non
               if "collect_s" in h else None,
               "device": str(agent.device), "torch_threads": torch.get_num_threads(),
               **(extra or {})}
+    if "gap_abs" in h:  # Dreamer's imagination gap at each evaluation (chapter 6)
+        steps = dict(zip(*h["env_steps"]))
+        cols = [dict(zip(*h[k])) for k in ("gap_imagined", "gap_real", "gap_abs")]
+        values["gap_columns"] = ["env_steps", "imagined", "real", "abs_gap"]
+        values["gap_curve"] = [[int(steps[i])] + [round(c[i], 2) for c in cols]
+                               for i in sorted(cols[2])]
     notes = notes or agent.PUBLISHED
     log = run_log(agent)
     return results.record(name, values, profile=getattr(agent, "profile", "unknown"),

@@ -34,8 +34,7 @@ def measure(cfg, device: str, repeats: int) -> dict[str, float]:
     bird_cfg = bird_config(cfg)
     agents = {"Dreamer": (Dreamer, cfg), "Soft-BIRD": (BIRD, soft_bird(bird_cfg)),
               "BIRD": (BIRD, bird_cfg)}
-    times = {}
-    for name, (cls, c) in agents.items():
+    def updater(cls, c):
         torch.manual_seed(0)
         d = cls(c, 1, obs_shape).to(device)
         world = nn.ModuleList(d.world_modules())
@@ -49,9 +48,10 @@ def measure(cfg, device: str, repeats: int) -> dict[str, float]:
             actor_loss, imagined, lam, weights = d.actor_loss(post)
             step(opts[1], actor_loss, d.actor, c.grad_clip)
             step(opts[2], d.value_loss(imagined, lam, weights), d.value, c.grad_clip)
+        return update
 
-        times[name] = time_per_call(update, repeats, torch.device(device))
-    return times
+    return {name: time_per_call(updater(cls, c), repeats, torch.device(device))
+            for name, (cls, c) in agents.items()}
 
 
 def main() -> None:

@@ -1,10 +1,11 @@
 """The dream: M (the MDN-RNN) as an environment, so that C can be trained inside it.
 
-World Models (seed 003; Ha & Schmidhuber 2018, section "Learning inside of a dream") replaces
-the real environment by its model: the state is (z_t, h_t); an action a_t advances the LSTM,
-the next code is sampled from the mixture, z_{t+1} ~ P(z | a_t, z_t, h_t) at temperature tau,
-the reward and the end of the episode come from M's reward and done heads. A higher tau makes
-the dream more uncertain, so that a controller cannot exploit the model's mistakes as easily.
+World Models (Ha & Schmidhuber 2018, arXiv:1803.10122, section "Learning inside of a dream")
+replaces the real environment by its model: the state is (z_t, h_t); an action a_t advances the
+LSTM, the next code is sampled from the mixture, z_{t+1} ~ P(z | a_t, z_t, h_t) at temperature
+tau, the reward and the end of the episode come from M's reward and done heads. A higher tau
+makes the dream more uncertain, so that a controller cannot exploit the model's mistakes as
+easily.
 
 - :class:`DreamEnv`: one dream as a Gymnasium environment (``reset``/``step``/``render``),
   observation ``[z_t, h_t]``;

@@ -22,8 +22,8 @@ from PIL import Image
 
 from wmlib.render import ensure_backend
 
-# Action repeat of PlaNet (Hafner et al. 2019, Table 1 / seed 004): cartpole 8, reacher 4,
-# cheetah 4, finger 2, cup 4, walker 2. Other DMC domains use Dreamer's 2; Gym ids use 1.
+# Action repeat of PlaNet (Hafner et al. 2019, Appendix A): cartpole 8, reacher 4, cheetah 4,
+# finger 2, cup 4, walker 2. Other DMC domains use Dreamer's 2; Gym ids use 1.
 PLANET_ACTION_REPEAT = {"cartpole": 8, "reacher": 4, "cheetah": 4, "finger": 2, "cup": 4,
                         "walker": 2}
 DMC_CAMERA = {"quadruped": 2}  # PlaNet/Dreamer render quadruped from camera 2, the rest from 0

@@ -1,6 +1,6 @@
 """Evolution strategies for controllers: CMA-ES through the ``cma`` package.
 
-World Models (Ha & Schmidhuber 2018, seed 003 "C") trains its 867-parameter controller with
+World Models (Ha & Schmidhuber 2018, the controller "C") trains its 867-parameter controller with
 CMA-ES (Hansen 2016): sample a population x_i ~ m + sigma N(0, C), evaluate each candidate's
 fitness (the return averaged over a few rollouts), and move the mean m, the step size sigma and
 the covariance C towards the better candidates. The paper uses a population of 64, each

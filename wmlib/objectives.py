@@ -1,12 +1,13 @@
 """Training objectives of the latent dynamics: the ELBO terms and overshooting.
 
-Equation numbers refer to seed 003 ("Model-based RL with latent variable models"); the LaTeX
-label is given next to each number. Shapes follow `wmlib.models.rssm`: time-major ``[T, B, ...]``
-and ``actions[t] = a_{t-1}``, the action that led to ``o_t``.
+Equation numbers refer to the PlaNet paper (Hafner et al. 2019, "Learning Latent Dynamics for
+Planning from Pixels", arXiv:1811.04551). Shapes follow `wmlib.models.rssm`: time-major
+``[T, B, ...]`` and ``actions[t] = a_{t-1}``, the action that led to ``o_t``.
 
-PlaNet's loss for one batch is ``reconstruction_loss + reward_loss + kl_loss`` (the negative ELBO
-of eq. (16) ``eq:pwr.1``); latent overshooting adds `latent_overshooting`, the multi-step KL terms
-of eq. (29), and seed 004's complete loss also adds `observation_overshooting`. Behaviour
+PlaNet's loss for one batch is ``reconstruction_loss + reward_loss + kl_loss`` (the negative of
+the one-step variational bound, eq. (3)); latent overshooting adds `latent_overshooting`, the
+multi-step KL terms of eq. (7), and the complete loss of Fieldman and Gordon's PlaNet
+reproduction (Columbia University, 2022) also adds `observation_overshooting`. Behaviour
 learning in imagination starts with `lambda_return` (Dreamer and DreamerV2), the one every later
 agent of the book uses.
 """
@@ -28,7 +29,7 @@ def reconstruction_loss(
     """``-log p(o_t | s_t)`` of a unit-variance Gaussian, summed over the last ``event_dims``
     dimensions (3 for ``[C, H, W]`` images, 1 for vectors) and averaged over the rest.
 
-    This is the reconstruction term of eq. (16) ``eq:pwr.1`` with PlaNet's identity covariance;
+    This is the reconstruction term of PlaNet's eq. (3) with its identity covariance;
     it includes the constant ``0.5 log(2 pi)`` per dimension:
     ``0.5 * sum (o - mean)^2 + 0.5 * n * log(2 pi)`` with ``n`` the event size. Written out
     rather than through ``Normal(mean, 1).log_prob`` (the same value; the tests compare them)
@@ -51,7 +52,7 @@ def kl(post: State, prior: State) -> torch.Tensor:
 
 
 def kl_loss(post: State, prior: State, free_nats: float = 3.0) -> torch.Tensor:
-    """The KL regularizer of eq. (16) ``eq:pwr.1`` with free nats, as PlaNet computes it.
+    """The KL regularizer of PlaNet's eq. (3) with free nats, as PlaNet computes it.
 
     The KL is summed over latent dimensions, clamped *per step* to ``max(KL, free_nats)`` for every
     ``(t, b)``, and then averaged over time and batch (PlaNet's ``compute_losses``; Dreamer clamps
@@ -91,10 +92,11 @@ def overshooting_priors(
     ``posteriors`` (``[T, B]``) and ``actions`` (``[T, B, A]``) are those given to and returned by
     `LatentDynamics.observe`; ``initial`` is the state ``observe`` started from (default
     ``dynamics.initial(B)``). From every start state, ``initial`` and ``posteriors[0..T-2]``, the
-    prior is rolled open-loop under the recorded actions (eq. (20) ``eq:lo.1``). ``priors_d`` has
-    shape ``[T - d + 1, B]``: ``priors_d[i]`` predicts ``s_{i + d - 1}`` from the state d steps
-    before it, so it lines up with ``posteriors[d - 1:]`` and ``obs[d - 1:]``. With ``d = 1`` these
-    are ``observe``'s priors (up to the resampled ``stoch``). Gradients flow into the start states.
+    prior is rolled open-loop under the recorded actions (one sample path of the multi-step
+    prediction, PlaNet's eq. (5)). ``priors_d`` has shape ``[T - d + 1, B]``: ``priors_d[i]``
+    predicts ``s_{i + d - 1}`` from the state d steps before it, so it lines up with
+    ``posteriors[d - 1:]`` and ``obs[d - 1:]``. With ``d = 1`` these are ``observe``'s priors (up
+    to the resampled ``stoch``). Gradients flow into the start states.
     """
     steps, batch = actions.shape[:2]
     if not 1 <= distance <= steps:
@@ -120,15 +122,17 @@ def latent_overshooting(
     initial: State | None = None,
     priors: Sequence[tuple[int, State]] | None = None,
 ) -> torch.Tensor:
-    """Latent overshooting, eq. (29): KL terms for the d-step predictions, ``d = 1..distance``.
+    """Latent overshooting, PlaNet's eq. (7): KL terms for the d-step predictions,
+    ``d = 1..distance``.
 
     The d-step prior of ``s_t`` (`overshooting_priors`, same arguments) is compared with the
     posterior of ``s_t``::
 
         loss = 1/D sum_d beta_d mean_{t,b} max(KL(sg(q(s_t | o_<=t)) || p(s_t | s_t-d)), free_nats)
 
-    The posteriors are stop-gradient targets (``sg``, seed 004): the priors are pulled towards
-    them, never the reverse; the start states are not detached, as in PlaNet. For each ``d`` the
+    The posteriors are stop-gradient targets (``sg``; PlaNet, Section 4, and Fieldman and
+    Gordon 2022): the priors are pulled towards them, never the reverse; the start states are
+    not detached, as in PlaNet. For each ``d`` the
     mean runs over the ``T - d + 1`` steps that have a d-step prediction inside the sequence, and
     free nats clamp every step as in `kl_loss`. With ``distance=1`` (and ``betas=[1]``) the value
     equals `kl_loss` of ``observe``'s posteriors and priors. ``betas`` defaults to all ones.
@@ -158,7 +162,8 @@ def observation_overshooting(
     initial: State | None = None,
     priors: Sequence[tuple[int, State]] | None = None,
 ) -> torch.Tensor:
-    """Observation overshooting (seed 004's ``L_OS-MSE``): reconstruct ``o_t`` from d-step priors.
+    """Observation overshooting (``L_OS-MSE`` of Fieldman and Gordon 2022): reconstruct ``o_t``
+    from d-step priors.
 
     ``1/D sum_d reconstruction_loss(decoder(features of p(s_t | s_t-d)), o_t)`` over the open-loop
     priors of `overshooting_priors` (same arguments; ``obs`` is ``[T, B, ...]``). PlaNet found it

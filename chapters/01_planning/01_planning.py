@@ -32,9 +32,10 @@
 # 4. a learned MLP dynamics model planned through with the same CEM, and how its error compounds
 #    with the horizon.
 #
-# Sources: the lecture slides on planning with learned models (seed 001), the CEM section of the
-# blog chapter on latent-variable models (seed 003) and the PlaNet reproduction's results table
-# (seed 004).
+# Sources: J. Vitay's *Deep Reinforcement Learning* lecture, chapter "Planning with learned world
+# models" (TU Chemnitz); the PlaNet paper (Hafner et al. 2019, arXiv:1811.04551), its CEM planner
+# (Algorithm 2) and its results table, which S. Fieldman and T. Gordon's PlaNet reproduction
+# (Columbia University, 2022) also quotes.
 
 # %%
 # Colab set-up: installs wmlib and turns on headless (EGL) rendering. Does nothing elsewhere.
@@ -102,10 +103,10 @@ print(f"random policy: {np.mean(random_returns):.1f} +- {np.std(random_returns):
 # $$a^*_{t:t+H} = \arg\max_{a_{t:t+H}} \; \sum_{\tau=t}^{t+H} r(s_\tau, a_\tau),
 # \qquad s_{\tau+1} = M(s_\tau, a_\tau).$$
 #
-# MPC (seed 001) executes only the first action $a^*_t$, observes the real $s_{t+1}$, and plans
-# again. Replanning is what keeps model errors from accumulating: a wrong prediction ten steps
-# ahead costs nothing if we replan before we get there. In code, MPC is just a policy that plans
-# on every call; `run_episode` rolls any policy out:
+# MPC (Vitay's lecture) executes only the first action $a^*_t$, observes the real $s_{t+1}$, and
+# plans again. Replanning is what keeps model errors from accumulating: a wrong prediction ten
+# steps ahead costs nothing if we replan before we get there. In code, MPC is just a policy that
+# plans on every call; `run_episode` rolls any policy out:
 
 # %%
 viz.show_source(run_episode)
@@ -113,14 +114,14 @@ viz.show_source(run_episode)
 # %% [markdown]
 # ## 3. Two planners
 #
-# **Random shooting** (seed 001): sample $J$ action sequences uniformly, evaluate each with the
-# model, keep the first action of the best one.
+# **Random shooting** (Vitay's lecture, "Random-sampling shooting"): sample $J$ action sequences
+# uniformly, evaluate each with the model, keep the first action of the best one.
 
 # %%
 viz.show_source(random_shooting)
 
 # %% [markdown]
-# **The cross-entropy method** (seed 003, "Planning algorithm"; PlaNet's Algorithm 2) refines a
+# **The cross-entropy method** (PlaNet's Algorithm 2, Hafner et al. 2019, Appendix B) refines a
 # belief over action sequences, $q(a_{t:t+H}) = \mathcal N(\mu_{t:t+H}, \sigma^2_{t:t+H} I)$,
 # starting from $\mu = 0, \sigma = 1$. Each iteration samples $J$ candidates, evaluates their
 # returns $R^{(j)}$, selects the top $K$,
@@ -273,7 +274,8 @@ plt.show()
 #
 # Now replace the simulator by a model learned from data: an MLP that predicts the change of
 # state and the reward, $M_\theta(s_t, a_t) = (s_{t+1}, r_{t+1})$, trained by regression on
-# transitions (seed 001, "MPC - Example with a neural model"). First, data from random play:
+# transitions (Vitay's lecture, "MPC - Example with a neural model"; Nagabandi et al. 2017).
+# First, data from random play:
 
 # %%
 viz.show_source(mpc.MLPDynamics.forward)
@@ -288,9 +290,10 @@ agent.history.plot("state_loss", "reward_loss", smooth=20, logy=True)
 plt.show()
 
 # %% [markdown]
-# **The imperfect model** (seed 001): one-step errors are small, but an open-loop rollout feeds
-# predictions back in as inputs, and the error grows with every step. We roll the model out
-# from real states of a fresh episode, under the actions that were really taken, and compare:
+# **The imperfect model** (Vitay's lecture): one-step errors are small, but an open-loop rollout
+# feeds predictions back in as inputs, and the error grows with every step. We roll the model
+# out from real states of a fresh episode, under the actions that were really taken, and
+# compare:
 
 # %%
 test_episode, _ = run_episode(env, random_policy(env), seed=5000, max_steps=cfg.max_steps)
@@ -316,9 +319,9 @@ plt.show()
 
 # %% [markdown]
 # MPC is the remedy: plan with the learned model, act, add the new transitions to the data,
-# retrain, repeat (seed 001's "MPC" algorithm box). Each round below trains the model further
-# and runs one episode with CEM planning through it. Cartpole's five-dimensional state is easy
-# to model, so expect the learned model to do well from the first round, even though its
+# retrain, repeat (the "MPC" algorithm box of Vitay's lecture). Each round below trains the model
+# further and runs one episode with CEM planning through it. Cartpole's five-dimensional state is
+# easy to model, so expect the learned model to do well from the first round, even though its
 # 30-step predictions drift: the planner only trusts 12 steps, and it replans after every one.
 
 # %%
@@ -360,8 +363,8 @@ plt.show()
 #
 # The measured numbers of this notebook's run are printed above and kept in `results/`
 # (`ch01_cem_truesim_<profile>.json`, `ch01_shooting_truesim_<profile>.json`). PlaNet's paper
-# reports 850 for CEM + true simulator (Table 1, cited in seed 004); PlaNet itself, learning
-# from pixels, reached 821 after 1000 episodes (chapter 3).
+# reports 850 for CEM + true simulator (Table 1, as quoted by Fieldman and Gordon 2022); PlaNet
+# itself, learning from pixels, reached 821 after 1000 episodes (chapter 3).
 
 # %%
 print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.profile}")
@@ -370,8 +373,9 @@ print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.pro
 # ## Exercises
 #
 # **Exercise 1 (MPPI).** Replace CEM's hard top-$K$ selection by MPPI's soft weighting
-# (seed 003, "TD-MPC"): weight each candidate by $w_j \propto \exp(R^{(j)}/\lambda)$ and set
-# $\mu = \sum_j w_j a^{(j)}$. Write `mppi_plan` and test it on the known-optimum function above.
+# (the planner of TD-MPC, Hansen et al. 2022, arXiv:2203.04955): weight each candidate by
+# $w_j \propto \exp(R^{(j)}/\lambda)$ and set $\mu = \sum_j w_j a^{(j)}$. Write `mppi_plan` and
+# test it on the known-optimum function above.
 
 # %%
 def mppi_plan(objective, horizon, action_dim, candidates=500, iterations=8, temperature=0.1,
@@ -435,5 +439,9 @@ for name, policy in [("warm start", warm), ("cold start", cold)]:
 #   Planning from Pixels* (PlaNet), Table 1 and Algorithm 2.
 # - Nagabandi et al. (2017), *Neural Network Dynamics for Model-Based Deep RL with Model-Free
 #   Fine-Tuning*; Rubinstein (1999), the cross-entropy method; Williams et al. (2017), MPPI.
-# - Seeds 001 (planning with learned world models, lecture slides), 003 (CEM section),
-#   004 (PlaNet reproduction, results table).
+# - Hansen, Wang and Su (2022), *Temporal Difference Learning for Model Predictive Control*
+#   (TD-MPC), arXiv:2203.04955, for MPPI in latent space.
+# - J. Vitay, *Deep Reinforcement Learning* lecture, chapter "Planning with learned world
+#   models", Professur für Künstliche Intelligenz, TU Chemnitz.
+# - S. Fieldman and T. Gordon (2022), *Learning Latent Dynamics for Planning from Pixels* (a
+#   PlaNet reproduction), Columbia University: results table.

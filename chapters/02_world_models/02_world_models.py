@@ -37,9 +37,11 @@
 # versus "z and h"; a controller trained in the dream and evaluated in reality; and the scores
 # beside the paper's (906 +- 21 with z and h, 632 +- 251 with z only, over 100 tracks).
 #
-# Sources: the lecture slides on planning with learned world models (seed 001, the CarRacing
-# table), the blog chapter on V, M, C and the training procedure (seed 003), and the comparison
-# of World Models with PlaNet (seed 004).
+# Sources: the World Models paper itself (Ha and Schmidhuber 2018, arXiv:1803.10122) for V, M, C
+# and the training procedure; J. Vitay's *Deep Reinforcement Learning* lecture, chapter "Planning
+# with learned world models" (TU Chemnitz), for the CarRacing table; and S. Fieldman and
+# T. Gordon's PlaNet reproduction (Columbia University, 2022) for the comparison of World Models
+# with PlaNet.
 
 # %%
 # Colab set-up: installs wmlib and turns on headless (EGL) rendering. Does nothing elsewhere.
@@ -139,9 +141,9 @@ plt.show()
 #
 # V encodes a frame into a diagonal Gaussian $q(z\mid o) = \mathcal N(\mu(o), \mathrm{diag}\,
 # \sigma^2(o))$ with four stride-2 convolutions (32, 64, 128, 256 channels) and decodes
-# $z \sim q$ back with four transposed convolutions (seed 003, "V"). The loss of the original
-# code is the squared error summed over pixels plus the KL to $\mathcal N(0, I)$, clamped
-# from below:
+# $z \sim q$ back with four transposed convolutions (Ha and Schmidhuber 2018, the VAE "V"). The
+# loss of the original code is the squared error summed over pixels plus the KL to
+# $\mathcal N(0, I)$, clamped from below:
 #
 # $$\mathcal L(o) = \sum_{\text{pixels}} (o - \hat o)^2 \;+\; \max\Big(\mathrm{KL}\big(q(z\mid
 # o)\,\|\,\mathcal N(0, I)\big),\; \kappa\, d_z\Big), \qquad \kappa = 0.5,\ d_z = 32.$$
@@ -232,7 +234,8 @@ plt.show()
 # ## 4. M: an MDN-RNN that predicts the next code
 #
 # M reads $(z_t, a_t)$ with an LSTM of 256 units; its output $h_{t+1}$ gives, for each of the
-# 32 dimensions of the next code, a mixture of $K=5$ Gaussians (seed 003, "M"):
+# 32 dimensions of the next code, a mixture of $K=5$ Gaussians (Ha and Schmidhuber 2018, the
+# MDN-RNN "M"):
 #
 # $$P(z_{t+1} \mid a_t, z_t, h_t) = \prod_{j=1}^{32} \sum_{k=1}^{5} \pi_{jk}\,
 # \mathcal N\big(z_{t+1,j};\ \mu_{jk}, \sigma^2_{jk}\big),$$
@@ -590,5 +593,7 @@ for tau in (0.1, 1.0, 1.5):
 #   Evolution*, NeurIPS 2018); the authors' code, WorldModelsExperiments.
 # - Hansen (2016), *The CMA Evolution Strategy: A Tutorial*; Bishop (1994), *Mixture Density
 #   Networks*; Kingma & Welling (2014), *Auto-Encoding Variational Bayes*.
-# - Seeds 001 (planning with learned world models, the CarRacing table), 003 (V, M, C and the
-#   training procedure), 004 (World Models compared with PlaNet).
+# - J. Vitay, *Deep Reinforcement Learning* lecture, chapter "Planning with learned world
+#   models", Professur für Künstliche Intelligenz, TU Chemnitz: the CarRacing table.
+# - S. Fieldman and T. Gordon (2022), *Learning Latent Dynamics for Planning from Pixels* (a
+#   PlaNet reproduction), Columbia University: World Models compared with PlaNet.

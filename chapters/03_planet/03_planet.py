@@ -31,10 +31,13 @@
 # 3. Does **CEM in latent space** (Algorithm 1 around it) learn cartpole-swingup from pixels
 #    on a laptop? We show the learning curve next to the paper's table.
 #
-# Sources: seed 003 (latent variable models: SSM, RSSM, the ELBO, latent overshooting, CEM;
-# equation numbers below are its rendered numbers, with its LaTeX labels), seed 004 (a PlaNet
-# reproduction: the loss with overshooting and its stop-gradient, Algorithm 1, results table)
-# and seed 001 (lecture slides on PlaNet).
+# Sources: the PlaNet paper (Hafner et al. 2019, *Learning Latent Dynamics for Planning from
+# Pixels*, arXiv:1811.04551: SSM, RSSM, the ELBO, latent overshooting, CEM; the equation numbers
+# below are the paper's); the blog chapter "Model-based RL with latent variable models" (2024),
+# which derives these bounds step by step; S. Fieldman and T. Gordon's PlaNet reproduction
+# (Columbia University, 2022: the loss with overshooting and its stop-gradient, Algorithm 1,
+# results table); and J. Vitay's *Deep Reinforcement Learning* lecture, chapter "Planning with
+# learned world models" (TU Chemnitz), on PlaNet.
 
 # %%
 # Colab set-up: installs wmlib and turns on headless (EGL) rendering. Does nothing elsewhere.
@@ -111,7 +114,7 @@ print(f"random policy, action repeat 8: {np.mean(random_returns):.1f} +- "
 # ## 2. Three latent dynamics models
 #
 # A latent dynamics model replaces the unknown simulator by a Markov chain over states
-# $s_t$ that we never observe. Seed 003 writes the **state-space model (SSM)** as
+# $s_t$ that we never observe. PlaNet writes the **state-space model (SSM)** as
 #
 # $$\text{transition: } s_t \sim p(s_t \mid s_{t-1}, a_{t-1}), \qquad
 # \text{observation: } o_t \sim p(o_t \mid s_t), \qquad
@@ -123,7 +126,7 @@ print(f"random policy, action repeat 8: {np.mean(random_returns):.1f} +- "
 # **deterministic RNN** $h_t = f(h_{t-1}, a_{t-1}, o_t)$ remembers reliably, but it has one
 # prediction for the future where the world may have several, and a planner can exploit the
 # confident mistakes of a deterministic model. The **recurrent state-space model (RSSM)**
-# splits the state into both parts (seed 003, eq. (17)):
+# splits the state into both parts (PlaNet, eq. (4)):
 #
 # $$\begin{aligned}
 # &\text{deterministic state model:} && h_t = f(h_{t-1}, s_{t-1}, a_{t-1}) \quad\text{(a GRU)}\\
@@ -151,7 +154,7 @@ viz.show_source(LatentDynamics.obs_step)
 #
 # The posterior over latent states is intractable, so PlaNet trains an encoder
 # $q(s_t \mid o_{\le t}, a_{<t})$ together with the model by maximising a variational lower bound
-# on $\log p(o_{1:T} \mid a_{1:T})$ (seed 003, eq. (16), `eq:pwr.1`):
+# on $\log p(o_{1:T} \mid a_{1:T})$ (PlaNet, eq. (3)):
 #
 # $$\log p(o_{1:T} \mid a_{1:T}) \ge \sum_{t=1}^{T}\Big(
 # \underbrace{\mathbb E_{q(s_t \mid o_{\le t}, a_{<t})}\big[\log p(o_t \mid s_t)\big]}_{\text{reconstruction}}
@@ -183,8 +186,8 @@ viz.show_source(planet.PlaNet.loss)
 # We collect random episodes once and train each variant with the same number of updates,
 # batch and seed. The RNN has no KL term; its open-loop step (which sees zeros where the
 # observation would be) is trained with observation overshooting over
-# `rnn_overshooting` steps, seed 004's $\mathcal L_\text{OS-MSE}$ (without it nothing in the
-# loss teaches the RNN to predict without observations at all).
+# `rnn_overshooting` steps, the $\mathcal L_\text{OS-MSE}$ term of Fieldman and Gordon (2022)
+# (without it nothing in the loss teaches the RNN to predict without observations at all).
 
 # %%
 data = Replay(seed=0)
@@ -262,15 +265,14 @@ plt.show()
 # %% [markdown]
 # ## 5. Latent overshooting
 #
-# **Where the one-step bound falls short.** In eq. (16) the transition
+# **Where the one-step bound falls short.** In eq. (3) the transition
 # $p(s_t \mid s_{t-1}, a_{t-1})$ is only ever trained through the one-step KL: its gradient
 # reaches $q(s_{t-1})$ directly, never back through a chain of transitions. A planner with
 # horizon 12 needs good 12-step predictions. *Observation overshooting* decodes multi-step
 # predictions and compares them with the images (what the RNN above uses); it costs one decoder
 # pass per distance. PlaNet moves the idea into latent space.
 #
-# **The d-step prediction** integrates out the intermediate states (seed 003, eq. (20),
-# `eq:lo.1`):
+# **The d-step prediction** integrates out the intermediate states (PlaNet, eq. (5)):
 #
 # $$p(s_t \mid s_{t-d}, a_{t-d-1:t-1}) \doteq \int \prod_{\tau = t-d+1}^{t} p(s_\tau \mid s_{\tau-1}, a_{\tau-1})\, d s_{t-d+1:t-1}
 # = \mathbb E_{p(s_{t-1} \mid s_{t-d}, \dots)}\big[p(s_t \mid s_{t-1}, a_{t-1})\big].$$
@@ -279,14 +281,15 @@ plt.show()
 # Jensen's inequality twice (once for the log of the expectation over $q$, once for the
 # expectation over the intermediate states inside the KL) gives, for each $d$, the same
 # reconstruction term and a KL between the posterior and the $d$-step prior. **Latent
-# overshooting** averages these bounds over $d = 1..D$ with weights $\beta_d$ (seed 003,
-# eq. (29)):
+# overshooting** averages these bounds over $d = 1..D$ with weights $\beta_d$ (PlaNet,
+# eq. (7)):
 #
 # $$\frac1D\sum_{d=1}^{D}\log p_d(o_{1:T}) \ge \sum_{t=1}^{T}\Big(\mathbb E_q\big[\log p(o_t \mid s_t)\big]
 # - \frac1D \sum_{d=1}^{D} \beta_d\, \mathbb E_{p(s_{t-1} \mid s_{t-d})\, q(s_{t-d})}\Big[\mathrm{KL}\big(q(s_t \mid o_{\le t}, a_{<t}) \,\Vert\, p(s_t \mid s_{t-1}, a_{t-1})\big)\Big]\Big).$$
 #
-# At $D = 1$ this is eq. (16) again (a unit test checks it). Seed 004 adds the implementation
-# detail that matters: the posteriors are **stop-gradient targets**,
+# At $D = 1$ this is eq. (3) again (a unit test checks it). The implementation detail that
+# matters (PlaNet, Section 4; Fieldman and Gordon 2022 stress it): the posteriors are
+# **stop-gradient targets**,
 # $\mathrm{KL}(\mathrm{sg}(q) \Vert p_d)$, so the multi-step priors are pulled towards the informed
 # posteriors and never the reverse. `wmlib.objectives.latent_overshooting` rolls the prior from
 # every posterior of the batch at once, one distance after the other:
@@ -344,16 +347,18 @@ if ctx.profile != "smoke":
 # frames) all models are young, and the differences between them are small next to the noise of
 # one seed; the printed numbers say how large they are for this run. PlaNet's paper reports the
 # ordering on the agent's final score, after far more training: the RSSM beats both the
-# deterministic RNN and the SSM, and latent overshooting helps the SSM but not the RSSM (seed
-# 004 repeats this); PlaNet's final agent uses the RSSM without overshooting, and so do we.
+# deterministic RNN and the SSM, and latent overshooting helps the SSM but not the RSSM
+# (Fieldman and Gordon 2022 repeat this); PlaNet's final agent uses the RSSM without
+# overshooting, and so do we.
 #
 # ## 6. PlaNet's loop: Algorithm 1
 #
-# The agent (seed 004, Algorithm 1): collect $S$ seed episodes with random actions; then repeat
-# $C$ model updates on chunks $B \times L$ drawn uniformly from the dataset, followed by one
-# episode in which, at every decision, the belief $q(s_t \mid o_{\le t}, a_{<t})$ is updated with
-# the new frame, CEM plans from it in latent space, and Gaussian exploration noise
-# $\epsilon \sim \mathcal N(0, 0.3^2)$ is added to the planned action. The policy:
+# The agent (PlaNet's Algorithm 1, also in Fieldman and Gordon 2022): collect $S$ seed episodes
+# with random actions; then repeat $C$ model updates on chunks $B \times L$ drawn uniformly from
+# the dataset, followed by one episode in which, at every decision, the belief
+# $q(s_t \mid o_{\le t}, a_{<t})$ is updated with the new frame, CEM plans from it in latent
+# space, and Gaussian exploration noise $\epsilon \sim \mathcal N(0, 0.3^2)$ is added to the
+# planned action. The policy:
 
 # %%
 viz.show_source(planet.PlaNetPolicy.__call__)
@@ -416,8 +421,8 @@ plt.suptitle(f"PlaNet on {cfg.env_id} from pixels, profile {ctx.profile}")
 plt.show()
 
 # %% [markdown]
-# Our numbers beside the paper's (Table 1 of PlaNet as quoted in seed 004; the 100k-step score
-# as reported in the CURL and DrQ papers). The paper's are cited, not ours.
+# Our numbers beside the paper's (Table 1 of PlaNet as quoted by Fieldman and Gordon 2022; the
+# 100k-step score as reported in the CURL and DrQ papers). The paper's are cited, not ours.
 
 # %%
 best = max(eval_c[:, 2]) if len(eval_c) else float("nan")
@@ -620,7 +625,11 @@ print(f"fraction of KL terms below free nats: {fraction_below_free_nats(agent.mo
 # ## References
 # - Hafner et al. (2019), *Learning Latent Dynamics for Planning from Pixels* (PlaNet): RSSM,
 #   latent overshooting, Algorithm 1, Table 1.
-# - Seed 003 (model-based RL with latent variable models: eq. (2), (16), (17), (20), (29), CEM),
-#   seed 004 (a PlaNet reproduction: the loss with overshooting and stop-gradient, Algorithm 1,
-#   the results table), seed 001 (lecture slides on PlaNet).
+# - The blog chapter "Model-based RL with latent variable models" (2024): the SSM and RSSM, the
+#   derivations of PlaNet's bounds (eqs. (3), (6), (7)), and CEM.
+# - S. Fieldman and T. Gordon (2022), *Learning Latent Dynamics for Planning from Pixels* (a
+#   PlaNet reproduction), Columbia University: the loss with overshooting and stop-gradient,
+#   Algorithm 1, the results table.
+# - J. Vitay, *Deep Reinforcement Learning* lecture, chapter "Planning with learned world
+#   models", Professur für Künstliche Intelligenz, TU Chemnitz: PlaNet.
 # - Laskin et al. (2020), CURL, and Kostrikov et al. (2020), DrQ, for PlaNet's 100k-step scores.

@@ -219,5 +219,5 @@ def train(profile: str | None = None, run_dir: str | Path | None = None, seed: i
 
 
 __all__ = ["BIRD", "BIRDAgent", "BIRDConfig", "CONFIGS", "STATE_CONFIGS", "VARIANTS",
-           "bird_config", "confidence_weights", "configs", "policy_entropy", "soft_bird", "soft_rewards",
-           "train", "trajectory_log_likelihood"]
+           "bird_config", "confidence_weights", "configs", "policy_entropy", "soft_bird",
+           "soft_rewards", "train", "trajectory_log_likelihood"]

@@ -1,7 +1,8 @@
 """Chapter 1's agents: model-predictive control with the true simulator or a learned model.
 
-MPC (seed 001): at every step, plan an action sequence a_{t:t+H} with the model, take the first
-action a_t in the real environment, observe s_{t+1}, and plan again from there.
+MPC (J. Vitay, "Deep Reinforcement Learning" lecture, chapter "Planning with learned world
+models", TU Chemnitz): at every step, plan an action sequence a_{t:t+H} with the model, take the
+first action a_t in the real environment, observe s_{t+1}, and plan again from there.
 """
 
 from __future__ import annotations

@@ -1,18 +1,19 @@
 """PlaNet, the Deep Planning Network (Hafner et al. 2019): a latent dynamics model learned from
 pixels, and model-predictive control by CEM in its latent space.
 
-The pieces (equation numbers of seed 003, as in `wmlib.models.rssm` and `wmlib.objectives`):
+The pieces (equation numbers of the PlaNet paper, arXiv:1811.04551, as in `wmlib.models.rssm`
+and `wmlib.objectives`):
 
 * `PlaNet`: the conv encoder, `LatentDynamics` (RNN, SSM or RSSM), the conv decoder
   ``p(o_t | s_t)`` and the reward head ``p(r_t | s_t)``; `PlaNet.loss` is the negative ELBO of
-  eq. (16) with free nats plus the reward loss, and optionally latent overshooting, eq. (29);
+  eq. (3) with free nats plus the reward loss, and optionally latent overshooting, eq. (7);
 * `PlaNet.plan`: CEM over action sequences, evaluated by rolling the prior forward from the
   current belief and summing the predicted rewards (PlaNet's Algorithm 2);
 * `PlaNetPolicy`: filters the belief ``q(s_t | o_<=t, a_<t)`` online and plans from it, with
   Gaussian exploration noise while collecting;
-* `train`: PlaNet's Algorithm 1 (seed 004): S seed episodes, then C updates per collected
-  episode, evaluation episodes, checkpoints and resume (the replay lives on disk in the run
-  directory, so a resumed run has its data).
+* `train`: PlaNet's Algorithm 1 (also in Fieldman and Gordon's 2022 reproduction): S seed
+  episodes, then C updates per collected episode, evaluation episodes, checkpoints and resume
+  (the replay lives on disk in the run directory, so a resumed run has its data).
 
 Everything is time-major inside (``[T, B, ...]``); replay chunks ``[B, T, ...]`` are transposed
 once in `PlaNet.prepare`.
@@ -251,7 +252,7 @@ class PlaNet(nn.Module):
         ``rewards [T, B]``. Returns ``(loss, metrics, posteriors)``; the metrics are detached
         scalar tensors (`wmlib.training.scalars` reads them with one device sync).
 
-        * The negative ELBO of seed 003 eq. (16) (``eq:pwr.1``): reconstruction, plus the
+        * The negative ELBO of PlaNet's eq. (3), the one-step bound: reconstruction, plus the
           one-step KL with free nats (`wmlib.objectives.kl_loss`, clamped per step as PlaNet
           does; with ``kl_clamp="batch"`` the batch mean is clamped as in Dreamer, and
           ``kl_alpha`` balances it as in DreamerV2, `wmlib.objectives.kl_balance`), plus the
@@ -264,17 +265,17 @@ class PlaNet(nn.Module):
           ``overshooting_reward`` (PlaNet's code: 100). It trains exactly what CEM sums, the
           reward along an open-loop rollout (`wmlib.objectives.observation_overshooting` with
           the reward head as decoder).
-        * With ``overshooting = D >= 2`` (and a stochastic state), latent overshooting, eq. (29):
+        * With ``overshooting = D >= 2`` (and a stochastic state), latent overshooting, eq. (7):
           the d-step KL terms ``KL(sg(q(s_t)) || p(s_t | s_{t-d}))`` for d = 2..D, the posterior
-          a stop-gradient target (seed 004). We pick eq. (29)'s free weights as
-          ``beta_1 = D`` and ``beta_d = beta * D / (D - 1)``, so that the total is
+          a stop-gradient target (PlaNet, Section 4; Fieldman and Gordon 2022). We pick eq. (7)'s
+          free weights as ``beta_1 = D`` and ``beta_d = beta * D / (D - 1)``, so that the total is
           ``KL_1 + beta * mean_{d=2..D} KL_d``: the one-step term keeps the weight it has in the
           ELBO (with ``beta_d = 1`` for all d, the 1/D average would shrink the only term that
           regularises the posterior to 1/D of its ELBO weight), and D = 1 is the plain ELBO.
           ``beta = 0`` turns the KL part off (reward overshooting alone).
         * The RNN has no stochastic state and no KL; its open-loop step (zeros in place of the
-          observation) is trained by observation overshooting (seed 004's ``L_OS-MSE``) over
-          d = 1..D, with D = max(overshooting, 1).
+          observation) is trained by observation overshooting (``L_OS-MSE`` of Fieldman and
+          Gordon 2022) over d = 1..D, with D = max(overshooting, 1).
         """
         cfg = self.cfg
         D = cfg.overshooting if overshooting is None else overshooting
@@ -320,8 +321,9 @@ class PlaNet(nn.Module):
     def returns(self, state: State, actions: torch.Tensor) -> torch.Tensor:
         """Predicted returns of action sequences ``[J, H, A]`` from one belief ``state`` ([1]).
 
-        The prior is rolled open-loop (a sample path, eq. (20)) from the state expanded to J
-        candidates, and the reward head's means are summed over the horizon: ``[J]``.
+        The prior is rolled open-loop (a sample path of PlaNet's eq. (5)) from the state
+        expanded to J candidates, and the reward head's means are summed over the horizon:
+        ``[J]``.
         """
         J = actions.shape[0]
         start = state.map(lambda x: x.expand(J, *x.shape[1:]))

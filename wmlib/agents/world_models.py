@@ -1,6 +1,8 @@
 """Chapter 2's agent: World Models (Ha & Schmidhuber 2018) on CarRacing, V + M + C.
 
-The training procedure of the paper (seed 003, "World Models"; seed 001, the CarRacing table):
+The training procedure of the paper (Ha and Schmidhuber 2018, arXiv:1803.10122, its CarRacing
+experiment; the CarRacing table also appears in J. Vitay's lecture "Planning with learned world
+models", TU Chemnitz):
 
 1. collect random rollouts (:func:`collect_rollouts`), with the original's random policy: an
    untrained V and M and a controller whose parameters are Cauchy noise of scale U(0, 0.01);
@@ -570,7 +572,8 @@ def train_mdnrnn(cfg: WorldModelsConfig, run_dir, series: dict | None = None,
     """Stage 4: train M on windows of the encoded rollouts, on ``device`` (default: the
     session's; checkpoint in ``run_dir/mdnrnn``).
 
-    Loss: the mixture NLL of z_{t+1} + MSE of the reward + BCE of done (seed 003, "M")."""
+    Loss: the mixture NLL of z_{t+1} + MSE of the reward + BCE of done (M, the MDN-RNN of
+    Ha and Schmidhuber 2018)."""
     run = _as_run(cfg, run_dir)
     dev = devices.resolve(device)
     series = series if series is not None else encode_dataset(cfg, run.dir, progress=progress,

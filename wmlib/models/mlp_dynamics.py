@@ -1,5 +1,6 @@
-"""A learned one-step model of proprioceptive dynamics, M(s, a) = (s', r) (seed 001, "MPC -
-Example with a neural model"; Nagabandi et al. 2017).
+"""A learned one-step model of proprioceptive dynamics, M(s, a) = (s', r) (J. Vitay's lecture
+"Planning with learned world models", TU Chemnitz, slides "MPC - Example with a neural model";
+Nagabandi et al. 2017).
 
 The network predicts the normalised change of state and the reward:
     s_{t+1} = s_t + sigma_delta * f_theta(norm(s_t), a_t) + mu_delta,    r_{t+1} = g_theta(...)

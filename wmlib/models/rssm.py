@@ -6,14 +6,14 @@ One module, `LatentDynamics`, implements the three designs compared in PlaNet; `
   observation while filtering and zeros in its place while imagining (PlaNet's zero-observation
   convention). The state has no stochastic part, so there is no KL; and as nothing in the ELBO
   then trains the imagining step, train it with `wmlib.objectives.observation_overshooting`.
-* ``"ssm"``:  stochastic only, the transition ``p(s_t | s_{t-1}, a_{t-1})`` of seed 003 eq. (2)
-  (``eq:rssm.1``) is a Gaussian whose mean and std come from an MLP.
-* ``"rssm"``: both, seed 003 eq. (17): deterministic state model ``h_t = f(h_{t-1}, s_{t-1},
+* ``"ssm"``:  stochastic only, the transition ``p(s_t | s_{t-1}, a_{t-1})`` of PlaNet's eq. (2)
+  is a Gaussian whose mean and std come from an MLP.
+* ``"rssm"``: both, PlaNet's eq. (4): deterministic state model ``h_t = f(h_{t-1}, s_{t-1},
   a_{t-1})`` (a GRU), stochastic state model ``s_t ~ p(s_t | h_t)``, and the encoder
   ``q(s_t | h_t, o_t)``. PlaNet sizes: belief 200, state 30, hidden 200, min std 0.1, ELU.
 
-Equation numbers refer to seed 003 ("Model-based RL with latent variable models"), numbered as on
-the rendered page; the LaTeX label is given next to each number.
+Equation and section numbers refer to the PlaNet paper (Hafner et al. 2019, "Learning Latent
+Dynamics for Planning from Pixels", arXiv:1811.04551).
 
 Conventions (the same for every method and for `wmlib.objectives`):
 
@@ -197,7 +197,7 @@ class LatentDynamics(nn.Module):
         return State(stoch, torch.ones_like(stoch), stoch, deter)
 
     def img_step(self, prev_state: State, prev_action: torch.Tensor) -> State:
-        """One step of the prior ``p(s_t | s_{t-1}, a_{t-1})``, eq. (2) ``eq:rssm.1`` / eq. (17).
+        """One step of the prior ``p(s_t | s_{t-1}, a_{t-1})``, PlaNet's eq. (2) / eq. (4).
 
         ``prev_state``: ``[B]``; ``prev_action``: ``[B, A]``. Returns the prior state ``[B]`` with
         a reparameterized sample ``stoch``.
@@ -216,11 +216,14 @@ class LatentDynamics(nn.Module):
     def obs_step(
         self, prev_state: State, prev_action: torch.Tensor, embed: torch.Tensor
     ) -> tuple[State, State]:
-        """One filtering step: the posterior ``q(s_t | h_t, o_t)`` (eq. (10), (17)) and the prior.
+        """One filtering step: the posterior ``q(s_t | h_t, o_t)`` and the prior.
+
+        The posterior is PlaNet's encoder (Section 3: ``q(s_t | s_{t-1}, a_{t-1}, o_t)`` for the
+        SSM, ``q(s_t | h_t, o_t)`` for the RSSM, given in the text around eqs. (2)-(4)).
 
         ``prev_state``: ``[B]``; ``prev_action``: ``[B, A]``; ``embed``: ``[B, E]``. Returns
         ``(posterior, prior)``, both ``[B]``; the KL between them is the regularizer of the ELBO,
-        eq. (16) ``eq:pwr.1``. For the RNN the posterior belief is the GRU step that sees ``o_t``
+        PlaNet's eq. (3). For the RNN the posterior belief is the GRU step that sees ``o_t``
         and the prior the one that does not.
         """
         prior = self.img_step(prev_state, prev_action)
@@ -261,8 +264,8 @@ class LatentDynamics(nn.Module):
         """Open-loop prior rollout under given actions: ``actions [H, B, A]`` from ``start_state``.
 
         Returns the priors ``[H, B, ...]``; ``priors[k]`` follows ``actions[k]``, i.e. it is a
-        sample path of the multi-step prediction ``p(s_{t+k+1} | s_t, a_{t:t+k})`` of eq. (20)
-        ``eq:lo.1``. The start state (``[B]``) itself is not included.
+        sample path of the multi-step prediction ``p(s_{t+k+1} | s_t, a_{t:t+k})`` of PlaNet's
+        eq. (5). The start state (``[B]``) itself is not included.
         """
         state, priors = start_state, []
         for action in actions:

@@ -1,5 +1,5 @@
-"""The cross-entropy method (CEM) over action sequences, as PlaNet plans (seed 003, "Planning
-algorithm"; Hafner et al. 2019, Algorithm 2)."""
+"""The cross-entropy method (CEM) over action sequences, as PlaNet plans (Hafner et al. 2019,
+arXiv:1811.04551, Algorithm 2 in Appendix B)."""
 
 from __future__ import annotations
 
@@ -31,8 +31,9 @@ def cem_plan(objective: Callable[[torch.Tensor], torch.Tensor], horizon: int, ac
         returns = objective(actions)
         # K = argsort({R^(j)})_{1:K}: the top-K sequences.
         elite = actions[returns.topk(top_k).indices]
-        # Refit the belief to the elites. (Seed 003 writes sigma as the mean absolute deviation
-        # with 1/(K-1); we use the standard deviation, as PlaNet's code and most ports do.)
+        # Refit the belief to the elites. (PlaNet's Algorithm 2 writes sigma as the mean absolute
+        # deviation with 1/(K-1); we use the standard deviation, as PlaNet's code and most ports
+        # do.)
         mu, sigma = elite.mean(0), elite.std(0, unbiased=False)
         if trace is not None:
             trace.append({"mean": mu.cpu().clone(), "std": sigma.cpu().clone(),

@@ -1,5 +1,6 @@
-"""Random shooting (seed 001, "Random-sampling shooting"): sample J action sequences,
-evaluate each with the model, return the first action of the best one."""
+"""Random shooting (J. Vitay's lecture "Planning with learned world models", TU Chemnitz,
+"Random-sampling shooting"): sample J action sequences, evaluate each with the model, return the
+first action of the best one."""
 
 from __future__ import annotations
 

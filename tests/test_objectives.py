@@ -99,8 +99,10 @@ def test_overshooting_stops_the_gradient_of_its_posterior_targets():
         for x in (posteriors.mean, posteriors.std, posteriors.stoch, posteriors.deter)
     )
     posteriors = State(mean, std, stoch, deter)
-    latent_overshooting(dynamics, posteriors, actions, 3, free_nats=0.0).backward()
-    assert mean.grad is None and std.grad is None
+    # d = 2 and 3 only (beta_1 = 0): no gradient reaches the posterior's statistics.
+    latent_overshooting(dynamics, posteriors, actions, 3, betas=[0.0, 1.0, 1.0],
+                        free_nats=0.0).backward()
+    assert all(g is None or g.abs().sum() == 0 for g in (mean.grad, std.grad))
     assert stoch.grad.abs().sum() > 0 and deter.grad.abs().sum() > 0
     assert all(p.grad.abs().sum() > 0 for p in dynamics.prior_net.parameters())
     # The plain KL, in contrast, trains the posterior too.
@@ -252,3 +254,22 @@ def test_kl_balance_keeps_the_value_and_splits_the_gradient_alpha_to_the_prior()
     clamped = kl_balance(post, prior, free_nats=1e6)
     assert clamped.item() == pytest.approx(1e6)
     assert torch.autograd.grad(clamped, post.mean)[0].abs().sum() == 0
+
+
+def test_overshooting_at_distance_one_has_the_gradient_of_the_plain_kl():
+    """PlaNet stops the posterior's gradient only for d > 1: at D = 1 latent overshooting is the
+    ELBO's KL in value *and* gradient, into the posterior (encoder) and the prior alike."""
+    dynamics, actions, posteriors, priors = make("rssm")
+    params = [p for p in dynamics.parameters() if p.requires_grad]
+
+    def grads(loss):
+        return torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+
+    plain = grads(kl_loss(posteriors, priors, free_nats=0.0))
+    over = grads(latent_overshooting(dynamics, posteriors, actions, 1, free_nats=0.0))
+    assert sum(g.abs().sum() for g in plain if g is not None) > 0
+    for a, b in zip(plain, over):
+        if a is None:
+            assert b is None or b.abs().sum() == 0
+        else:
+            torch.testing.assert_close(a, b)

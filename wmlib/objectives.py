@@ -128,11 +128,15 @@ def latent_overshooting(
     The d-step prior of ``s_t`` (`overshooting_priors`, same arguments) is compared with the
     posterior of ``s_t``::
 
-        loss = 1/D sum_d beta_d mean_{t,b} max(KL(sg(q(s_t | o_<=t)) || p(s_t | s_t-d)), free_nats)
+        loss = 1/D sum_d beta_d mean_{t,b} max(KL(q'(s_t | o_<=t) || p(s_t | s_t-d)), free_nats)
 
-    The posteriors are stop-gradient targets (``sg``; PlaNet, Section 4, and Fieldman and
-    Gordon 2022): the priors are pulled towards them, never the reverse; the start states are
-    not detached, as in PlaNet. For each ``d`` the
+    with ``q' = q`` for ``d = 1`` and ``q' = sg(q)`` for ``d > 1``.
+
+    For ``d > 1`` the posteriors are stop-gradient targets (``sg``; PlaNet, Section 4, and
+    Fieldman and Gordon 2022): the multi-step priors are pulled towards them, never the reverse.
+    The ``d = 1`` term is the ELBO's own KL and trains both sides, so at ``distance=1`` the loss
+    and its gradient are those of `kl_loss`. The start states are not detached, as in PlaNet.
+    For each ``d`` the
     mean runs over the ``T - d + 1`` steps that have a d-step prediction inside the sequence, and
     free nats clamp every step as in `kl_loss`. With ``distance=1`` (and ``betas=[1]``) the value
     equals `kl_loss` of ``observe``'s posteriors and priors. ``betas`` defaults to all ones.
@@ -147,7 +151,8 @@ def latent_overshooting(
     if priors is None:
         priors = overshooting_priors(dynamics, posteriors, actions, distance, initial)
     for d, prior in priors:
-        loss = loss + betas[d - 1] * kl(targets[d - 1 :], prior).clamp(min=free_nats).mean()
+        target = posteriors if d == 1 else targets[d - 1 :]
+        loss = loss + betas[d - 1] * kl(target, prior).clamp(min=free_nats).mean()
     return loss / distance
 
 

@@ -177,7 +177,13 @@ def observation_overshooting(
 
     With the reward head as ``decoder``, rewards ``[T, B]`` as ``obs`` and ``event_dims=0`` it is
     *reward overshooting*: the reward predicted d steps open-loop, which is what the planner sums.
-    PlaNet's released code trains it (``overshooting_reward_scale``, 100 by default).
+    Attribution: PlaNet's paper does not use it. google-research/planet had a reward overshooting
+    term weighted 100 before its commit "Update hyper parameters to camera ready version", which
+    set the overshooting distance and this scale to 0 (and free nats to 3); there it started at
+    d = 2, since its one-step loss covers d = 1. This function averages d = 1..D: its d = 1 term
+    is the reward of the one-step *prior*, a different state from the posterior whose reward the
+    ELBO's reward term trains. Chapter 3's quick profile uses it because the chapter's own
+    offline measurement found it helps at that budget.
     ``priors``: as in `latent_overshooting`.
     """
     if priors is None:

@@ -262,9 +262,11 @@ class PlaNet(nn.Module):
           otherwise learned very slowly.
         * With ``overshooting = D >= 2`` and ``overshooting_reward > 0``, *reward overshooting*:
           the reward loss of the d-step open-loop priors for d = 1..D, averaged, times
-          ``overshooting_reward`` (PlaNet's code: 100). It trains exactly what CEM sums, the
-          reward along an open-loop rollout (`wmlib.objectives.observation_overshooting` with
-          the reward head as decoder).
+          ``overshooting_reward``. It trains exactly what CEM sums, the reward along an
+          open-loop rollout (`wmlib.objectives.observation_overshooting` with the reward head as
+          decoder). Not in the PlaNet paper's final agent: an earlier configuration of its code
+          weighted it 100 (from d = 2), the camera-ready one set it to 0; the book's quick
+          profile uses it because chapter 3's offline measurement found it helps at that budget.
         * With ``overshooting = D >= 2`` (and a stochastic state), latent overshooting, eq. (7):
           the d-step KL terms ``KL(sg(q(s_t)) || p(s_t | s_{t-d}))`` for d = 2..D, the posterior
           a stop-gradient target (PlaNet, Section 4; Fieldman and Gordon 2022). We pick eq. (7)'s

@@ -32,6 +32,17 @@ def test_cmaes_solves_rosenbrock_with_batch_fitness():
     np.testing.assert_allclose(res.best_params, np.ones(4), atol=0.05)
 
 
+def test_weight_decay_moves_the_optimum_to_the_hand_computed_one():
+    """The original's L2 penalty: maximising sum(x) - wd * mean(x^2) over n = 4 parameters has
+    its optimum at x_i = n / (2 wd) = 2 for wd = 1 (the fitness alone has none); the history
+    reports the fitness without the penalty."""
+    res = cmaes(lambda x, s: float(np.sum(x)), np.zeros(4), 0.5, popsize=12, generations=120,
+                progress=False, weight_decay=1.0)
+    np.testing.assert_allclose(res.mean_params, np.full(4, 2.0), atol=0.05)
+    _, best = res.history["best"]
+    assert best[-1] == pytest.approx(8.0, abs=0.3)  # sum(x) at the optimum, no penalty
+
+
 def test_rollouts_are_averaged_over_shared_seeds():
     seen = []
 

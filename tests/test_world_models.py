@@ -258,3 +258,32 @@ def test_controller_output_ranges_and_inputs():
     np.testing.assert_allclose(z_only(z[0]), [0.0, 0.5, 0.0])  # zero init: straight, half gas
     with pytest.raises(ValueError):
         c(z[0])
+
+
+def test_m_is_not_trained_on_the_padding_past_a_short_rollout():
+    """A rollout of 4 frames in windows of 8 steps: `sequence_batch` pads with the last step
+    (its reward and done = 1, five more times) and masks it; the masked loss equals the loss on
+    the 3 real steps alone (the LSTM is causal), while an unmasked loss counts the padding."""
+    from wmlib.agents.world_models import sequence_batch
+
+    g = np.random.default_rng(0)
+    L, Z = 4, 4
+    series = {"starts": np.array([0, L]), "mu": g.normal(size=(L, Z)).astype(np.float32),
+              "logvar": np.full((L, Z), -2.0, np.float32),
+              "action": g.uniform(-1, 1, (L, 2)).astype(np.float32),
+              "reward": np.array([0.0, 1.0, 0.5, -3.0], np.float32),
+              "done": np.array([0, 0, 0, 1], bool)}
+    b = sequence_batch(series, batch=2, seq_len=8, rng=g, sample_z=False)
+    assert b["mask"].tolist() == [[1.0] * 3 + [0.0] * 5] * 2
+    assert (b["reward"][:, 3:] == -3).all() and (b["done"][:, 3:] == 1).all()  # the padding
+    torch.manual_seed(0)
+    m = MDNRNN(Z, 2, 8, 3)
+    args = ("z", "action", "z_next")
+    masked = m.loss(*(b[k] for k in args), reward=b["reward"], done=b["done"], mask=b["mask"])
+    real = m.loss(*(b[k][:, :3] for k in args), reward=b["reward"][:, :3],
+                  done=b["done"][:, :3])
+    for k in ("nll", "reward", "done", "loss"):
+        torch.testing.assert_close(masked[k], real[k])
+    unmasked = m.loss(*(b[k] for k in args), reward=b["reward"], done=b["done"])
+    for k in ("nll", "reward", "done"):
+        assert abs(unmasked[k] - masked[k]) > 0.05 * abs(masked[k]), k

@@ -98,3 +98,21 @@ def test_pipeline_stages_run_and_resume(tmp_path):
 def test_train_vae_without_rollouts_says_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="collect_rollouts"):
         wm.train_vae(TINY, tmp_path, progress=False)
+
+
+def test_the_policy_samples_z_as_the_original_and_replays_with_the_episode_seed():
+    env = wm.make_env(TINY)
+    torch.manual_seed(0)
+    vae, m = wm.make_vae(TINY), wm.make_mdnrnn(TINY)
+    c = wm.make_controller(TINY, use_hidden=True)
+    c.set_params(np.random.default_rng(0).normal(size=c.num_params))
+    sampled = wm.WorldModelsPolicy(vae, m, c, trace=True)
+    runs = [wm.run_policy(env, sampled, seed=s, max_steps=6, frames=True)["action"]
+            for s in (3, 3)]
+    np.testing.assert_array_equal(runs[0], runs[1])  # same episode seed, same noise
+    mean = wm.WorldModelsPolicy(vae, m, c, trace=True, sample_z=False)
+    ep = wm.run_policy(env, mean, seed=3, max_steps=6, frames=True)
+    with torch.no_grad():
+        mu = vae.encode(wm.envs.preprocess(torch.as_tensor(ep["obs"][:6]))).loc.numpy()
+    np.testing.assert_allclose(np.stack(mean.zs), mu, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ep["action"], runs[0])  # the sampled z moved the actions

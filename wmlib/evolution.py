@@ -105,7 +105,7 @@ def cmaes(fitness: Fitness | None, x0: np.ndarray, sigma0: float, popsize: int,
           batch_fitness: Callable[[np.ndarray, list[int]], np.ndarray] | None = None,
           seed: int = 0, run_dir: str | Path | None = None, progress: bool = True,
           desc: str = "CMA-ES", diagonal: bool = False, cma_options: dict | None = None,
-          log: Callable[[str], None] | None = None) -> ESResult:
+          log: Callable[[str], None] | None = None, weight_decay: float = 0.0) -> ESResult:
     """Maximise ``fitness(params, seed)`` averaged over ``rollouts`` seeds with CMA-ES.
 
     ``popsize`` candidates per generation for ``generations`` generations, starting from
@@ -113,6 +113,11 @@ def cmaes(fitness: Fitness | None, x0: np.ndarray, sigma0: float, popsize: int,
     generation to ``run_dir/es.pkl`` and a rerun continues from it (``generations`` is the
     total). ``diagonal=True`` keeps a diagonal covariance (sep-CMA-ES, cheaper in high
     dimension). Ctrl-C stops after saving, returning what was found so far.
+
+    ``weight_decay``: the L2 penalty of the original World Models code (``es.py``'s
+    ``compute_weight_decay``, 0.01 there): CMA-ES ranks ``fitness - weight_decay * mean(x^2)``,
+    which keeps the controller's weights small; the history and the best candidate report the
+    fitness itself.
     """
     import cma
 
@@ -161,7 +166,8 @@ def cmaes(fitness: Fitness | None, x0: np.ndarray, sigma0: float, popsize: int,
                     evaluator = Evaluator(fitness, workers, initializer, initargs)
                 jobs = [(x, s) for x in solutions for s in seeds]
                 fit = np.asarray(evaluator.map(jobs)).reshape(len(solutions), rollouts).mean(1)
-            es.tell(solutions, (-fit).tolist())  # cma minimises
+            penalty = weight_decay * np.mean(np.square(solutions), axis=1)
+            es.tell(solutions, (penalty - fit).tolist())  # cma minimises
             i = int(np.argmax(fit))
             if fit[i] > state["best_fitness"]:
                 state["best_fitness"], state["best_params"] = float(fit[i]), np.array(solutions[i])

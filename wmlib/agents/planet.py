@@ -482,7 +482,7 @@ class PlaNetAgent:
         seeds the environment's reset and the random actions."""
         from wmlib.rollout import random_policy, run_episode
 
-        act = random_policy(self.env) if policy is None else policy
+        act = random_policy(self.env, seed=seed) if policy is None else policy
         if hasattr(act, "reset"):
             act.reset()
         episode, info = run_episode(self.env, act, seed=seed, max_steps=self.cfg.max_steps)

@@ -77,6 +77,7 @@ class WorldModelsConfig:
     popsize: int = 64
     rollouts_per_candidate: int = 16
     sigma0: float = 0.1
+    es_weight_decay: float = 0.01   # the original es.py's L2 penalty on C's weights
     generations: int = 1800
     train_max_steps: int | None = None  # cut training episodes short (evaluation never is)
     patience: int | None = None         # end a training episode after this many steps without
@@ -206,17 +207,28 @@ def make_controller(cfg: WorldModelsConfig, use_hidden: bool = True) -> Controll
 class WorldModelsPolicy:
     """obs -> action with V, M and C (the paper's Figure "flow diagram"):
 
-        z_t = mu(o_t)  (the VAE's mean: deterministic at evaluation),
+        z_t ~ N(mu(o_t), sigma(o_t)^2)  (a sample, as the original; ``sample_z=False``: mu),
         a_t = C([z_t, h_t]),  h_{t+1} = M's LSTM after reading (z_t, a_t).
+
+    The original samples z at every step (WorldModelsExperiments' ``model.py``): M was trained
+    on sampled z, and the dream feeds M's sampled z to C, so C meets the same noise in reality.
+    The noise is drawn from a generator that `seed` sets (`run_policy` seeds it with the
+    episode's seed, so an episode replays exactly).
 
     Call :meth:`reset` at the start of every episode. ``trace`` keeps the z and h seen. V and
     M run on the device of their parameters (the CPU in CMA-ES's worker processes).
     """
 
-    def __init__(self, vae: VAE, mdnrnn: MDNRNN, controller: Controller, trace: bool = False):
+    def __init__(self, vae: VAE, mdnrnn: MDNRNN, controller: Controller, trace: bool = False,
+                 sample_z: bool = True):
         self.vae, self.m, self.c = vae.eval(), mdnrnn.eval(), controller
-        self.trace = trace
+        self.trace, self.sample_z = trace, sample_z
+        self.seed(0)
         self.reset()
+
+    def seed(self, seed: int) -> None:
+        """Seed the noise of the sampled z."""
+        self.generator = devices.generator(self.vae.mu.weight.device, seed)
 
     def reset(self) -> None:
         self.state = self.m.initial_state(1)
@@ -226,7 +238,10 @@ class WorldModelsPolicy:
     @torch.no_grad()
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         dev = self.vae.mu.weight.device
-        z = self.vae.encode(envs.preprocess(devices.to_device(obs, dev))[None]).loc
+        q = self.vae.encode(envs.preprocess(devices.to_device(obs, dev))[None])
+        z = q.loc
+        if self.sample_z:
+            z = z + q.scale * torch.randn(z.shape, device=dev, generator=self.generator)
         h = self.state[0]
         action = self.c(z[0], h[0]).astype(np.float32)
         if self.trace:
@@ -263,6 +278,8 @@ def run_policy(env, policy, seed: int, max_steps: int | None = None,
 
     if hasattr(policy, "reset"):
         policy.reset()
+    if hasattr(policy, "seed"):
+        policy.seed(seed)
     env.action_space.seed(seed)
     since_tile = 0
 
@@ -584,7 +601,8 @@ def train_mdnrnn(cfg: WorldModelsConfig, run_dir, series: dict | None = None,
 
     def update(step):
         b = sequence_batch(series, cfg.rnn_batch, cfg.rnn_seq_len, rng, device=dev)
-        out = m.loss(b["z"], b["action"], b["z_next"], reward=b["reward"], done=b["done"])
+        out = m.loss(b["z"], b["action"], b["z_next"], reward=b["reward"], done=b["done"],
+                     mask=b["mask"])  # padding past a rollout's end is not trained on
         opt.zero_grad()
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.rnn_grad_clip)
@@ -675,7 +693,8 @@ def train_controller(cfg: WorldModelsConfig, run_dir, name: str = "real_zh",
         es = cmaes(_real_fitness, x0, cfg.sigma0, cfg.popsize, gens,
                    rollouts=cfg.rollouts_per_candidate, workers=cfg.workers,
                    initializer=_init_real_worker, initargs=args, seed=cfg.seed,
-                   run_dir=folder, progress=progress, desc=f"C {name} (real)", log=run.log)
+                   run_dir=folder, progress=progress, desc=f"C {name} (real)", log=run.log,
+                   weight_decay=cfg.es_weight_decay)
     else:
         from wmlib.dream import dream_returns
 
@@ -693,7 +712,8 @@ def train_controller(cfg: WorldModelsConfig, run_dir, name: str = "real_zh",
 
         es = cmaes(None, x0, cfg.sigma0, cfg.dream_popsize, gens, batch_fitness=batch_fitness,
                    rollouts=cfg.dream_rollouts, seed=cfg.seed, run_dir=folder,
-                   progress=progress, desc=f"C {name} (dream)", log=run.log)
+                   progress=progress, desc=f"C {name} (dream)", log=run.log,
+                   weight_decay=cfg.es_weight_decay)
     chosen = folder / "params.npy"
     if chosen.exists() and json.loads((folder / "choice.json").read_text())["generations"] \
             == es.generations:

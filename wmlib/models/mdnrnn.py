@@ -84,10 +84,12 @@ class MDNRNN(nn.Module):
         )
 
     @staticmethod
-    def mdn_nll(params: MDNParams, z_next: torch.Tensor) -> torch.Tensor:
+    def mdn_nll(params: MDNParams, z_next: torch.Tensor,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
         """-log sum_k pi_k N(z_next; mu_k, sigma_k^2), averaged over batch, time and latent
-        dimensions (as in the original code)."""
-        return -MDNRNN.mixture(params).log_prob(z_next).mean()
+        dimensions (as in the original code); with ``mask [B, T]`` over the steps where it is 1
+        only (windows padded past the end of a rollout)."""
+        return -_masked_mean(MDNRNN.mixture(params).log_prob(z_next).mean(-1), mask)
 
     @staticmethod
     def sample(params: MDNParams, temperature: float = 1.0) -> torch.Tensor:
@@ -99,18 +101,28 @@ class MDNRNN(nn.Module):
         return MDNRNN.mixture(params, temperature).sample()
 
     def loss(self, z: torch.Tensor, a: torch.Tensor, z_next: torch.Tensor,
-             reward: torch.Tensor | None = None,
-             done: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+             reward: torch.Tensor | None = None, done: torch.Tensor | None = None,
+             mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """L = NLL of z_next + MSE(r_hat, r) + BCE(done_logit, done), the last two only when
-        their targets are given. Returns ``loss`` and each term."""
+        their targets are given, each averaged over the steps where ``mask [B, T]`` is 1 (all
+        steps without a mask). Returns ``loss`` and each term."""
         params, _ = self(z, a)
-        terms = {"nll": self.mdn_nll(params, z_next)}
+        terms = {"nll": self.mdn_nll(params, z_next, mask)}
         if reward is not None:
             if params.reward is None:
                 raise ValueError("reward targets given to an MDNRNN built with reward_head=False")
-            terms["reward"] = F.mse_loss(params.reward, reward)
+            terms["reward"] = _masked_mean((params.reward - reward) ** 2, mask)
         if done is not None:
             if params.done is None:
                 raise ValueError("done targets given to an MDNRNN built with done_head=False")
-            terms["done"] = F.binary_cross_entropy_with_logits(params.done, done.float())
+            bce = F.binary_cross_entropy_with_logits(params.done, done.float(), reduction="none")
+            terms["done"] = _masked_mean(bce, mask)
         return {"loss": sum(terms.values()), **terms}
+
+
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The mean of ``x [B, T]`` over the steps where ``mask`` is 1 (all of them without one)."""
+    if mask is None:
+        return x.mean()
+    mask = mask.to(x.dtype)
+    return (x * mask).sum() / mask.sum().clamp(min=1)

@@ -184,3 +184,18 @@ def test_the_imagination_gap_compares_h_step_reward_sums_on_the_same_episode():
 def test_unknown_variant_is_a_clear_error():
     with pytest.raises(ValueError, match="soft-bird"):
         B.train("smoke", variant="hard-bird")
+
+
+def test_env_steps_keep_counting_when_the_fifo_replay_forgets_and_across_a_resume(tmp_path):
+    """Smoke episodes of 10 decisions at action repeat 2 (11 stored frames): a FIFO of 25
+    stored steps keeps 2 episodes, yet the history counts every environment step collected."""
+    cfg = dataclasses.replace(SMOKE, pixels=False, replay_capacity=25, episodes=4, eval_every=0)
+    agent = B.BIRDAgent(cfg, run_dir=tmp_path, seed=0, device="cpu")
+    agent.train(2, progress=False, echo=False)
+    assert len(agent.replay) == 2
+    again = B.BIRDAgent(cfg, run_dir=tmp_path, seed=0, device="cpu")
+    again.train(4, progress=False, echo=False)  # resumes after round 2
+    steps = again.history["env_steps"][1]
+    seed_steps = cfg.seed_episodes * cfg.max_steps * cfg.action_repeat
+    assert steps == [seed_steps + (i + 1) * cfg.max_steps * cfg.action_repeat for i in range(4)]
+    assert len(again.replay) == 2

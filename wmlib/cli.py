@@ -125,9 +125,11 @@ def cmd_train(args) -> int:
     extra = None
     if args.final_episodes:
         extra = planet.final_evaluation(agent, args.final_episodes)
-        print(f"final evaluation, {args.final_episodes} episodes: "
-              f"{np.mean(extra['final_returns']):.1f} +- {np.std(extra['final_returns']):.1f}; "
-              f"random actions on the same seeds: {np.mean(extra['random_returns']):.1f}")
+        agent.log(f"final evaluation, {args.final_episodes} episodes: "
+                  f"{np.mean(extra['final_returns']):.1f} +- "
+                  f"{np.std(extra['final_returns']):.1f} {extra['final_returns']}; random "
+                  f"actions on the same seeds: {np.mean(extra['random_returns']):.1f} "
+                  f"{extra['random_returns']}")
     if args.record:
         print(f"recorded in {show(planet.record_run(agent, args.record, extra=extra))}")
     return 0

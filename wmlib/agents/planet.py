@@ -545,6 +545,8 @@ class PlaNetAgent:
                 _, info = self.collect(None, seed=self.seed * 100_000 + i)
                 self.log(f"seed episode {i}: return {info['return']:.1f}", echo)
 
+        seed_steps = (self.replay.num_steps - len(self.replay)) * repeat
+
         def round_(step: int) -> dict:
             t0 = time.time()
             sums: dict[str, float] = {}
@@ -559,8 +561,14 @@ class PlaNetAgent:
             self.model.train()
             t2 = time.time()
             metrics["return"] = info["return"]
-            # Transitions in the replay (each episode stores one more frame than it has steps).
-            metrics["env_steps"] = (self.replay.num_steps - len(self.replay)) * repeat
+            # Environment steps so far, the action repeat included: the previous round's count
+            # plus this episode's (a FIFO replay forgets old episodes, so it cannot be counted
+            # from the replay); the first round starts from the seed episodes in the replay
+            # before this episode was added (each stores one more frame than it has steps).
+            previous = self.history.last("env_steps", math.nan)
+            if math.isnan(previous):
+                previous = seed_steps
+            metrics["env_steps"] = previous + info["steps"] * repeat
             metrics["train_s"], metrics["collect_s"] = t1 - t0, t2 - t1
             line = (f"episode {step + 1}/{total}: return {info['return']:.1f}, "
                     f"loss {metrics.get('loss', math.nan):.1f} (recon "

@@ -148,18 +148,22 @@ class LearnedModelAgent:
 
 
 def evaluate(env, act, episodes: int, seed: int = 0, max_steps: int | None = None,
-             desc: str = "eval", log=print) -> list[float]:
-    """Returns of ``episodes`` episodes with seeds ``seed, seed+1, ...``."""
+             desc: str = "eval", log=print, progress: bool = True) -> list[float]:
+    """Returns of ``episodes`` episodes with seeds ``seed, seed+1, ...``; ``log`` gets one line
+    per episode (``None``: silent); ``progress=False`` shows no progress bars (a saved
+    notebook then holds only text)."""
     from tqdm.auto import tqdm
 
     from wmlib.rollout import run_episode
 
     returns = []
-    for i in tqdm(range(episodes), desc=desc, leave=False):
-        _, info = run_episode(env, act, seed=seed + i, max_steps=max_steps, progress=desc)
+    for i in tqdm(range(episodes), desc=desc, leave=False, disable=not progress):
+        _, info = run_episode(env, act, seed=seed + i, max_steps=max_steps,
+                              progress=desc if progress else False)
         returns.append(info["return"])
-        log(f"{desc} episode {i} (seed {seed + i}): return {info['return']:.1f}, "
-            f"{info['steps']} steps, {info['seconds']:.1f} s")
+        if log is not None:
+            log(f"{desc} episode {i} (seed {seed + i}): return {info['return']:.1f}, "
+                f"{info['steps']} steps, {info['seconds']:.1f} s")
     return returns
 
 
@@ -175,8 +179,9 @@ def true_sim_policy(env, planner: str, cfg: MPCConfig, seed: int = 0, **override
 
 def evaluate_true_sim(planner: str = "cem", profile: str | None = None, seed: int = 0,
                       episodes: int | None = None, name: str | None = None,
-                      record: bool = True) -> dict:
-    """Evaluate MPC with the true simulator and (optionally) write ``results/<name>.json``."""
+                      record: bool = True, progress: bool = True) -> dict:
+    """Evaluate MPC with the true simulator and (optionally, not in the smoke profile) write
+    ``results/<name>.json``; returns the summary (returns, mean, std, the planner's knobs)."""
     import time
 
     from wmlib import envs, results
@@ -200,7 +205,7 @@ def evaluate_true_sim(planner: str = "cem", profile: str | None = None, seed: in
     log(f"{planner} + true simulator on {cfg.env_id}, profile {profile}, seed {seed}: {knobs}")
     start = time.time()
     rets = evaluate(env, true_sim_policy(env, planner, cfg, seed), episodes, seed,
-                    cfg.max_steps, desc=planner, log=log)
+                    cfg.max_steps, desc=planner, log=log, progress=progress)
     wall = time.time() - start
     summary = {"env": cfg.env_id, "planner": planner, **knobs, "episodes": episodes,
                "returns": [round(r, 1) for r in rets], "mean": round(float(np.mean(rets)), 1),
@@ -211,6 +216,7 @@ def evaluate_true_sim(planner: str = "cem", profile: str | None = None, seed: in
         path = results.record(name or f"ch01_{planner}_truesim_{profile}", summary,
                               profile=profile, seed=seed, wall_time_s=wall, log="\n".join(lines),
                               notes="PlaNet Table 1 reports 850 for CEM + true simulator "
-                                    "(Hafner et al. 2019), cited, not ours.")
+                                    "(Hafner et al. 2019), cited, not ours.",
+                              device="cpu")  # the simulator runs on the CPU
         print(f"recorded in {show(path)}")
     return summary

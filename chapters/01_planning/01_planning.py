@@ -24,18 +24,33 @@
 # with a small learned one, and shows why the loop around the planner, **model-predictive
 # control (MPC)**, matters as much as the planner.
 #
-# What you will build and measure:
+# ## Summary
+#
+# What you will learn, build and measure:
 # 1. the MPC loop: plan, take the first action, replan;
 # 2. two planners, **random shooting** and the **cross-entropy method (CEM)**, as PlaNet uses it;
 # 3. "CEM + true simulator" on DeepMind Control's cartpole-swingup, the upper-bound row of
-#    PlaNet's Table 1 (850 in the paper);
-# 4. a learned MLP dynamics model planned through with the same CEM, and how its error compounds
-#    with the horizon.
+#    PlaNet's Table 1 (850 in the paper), beside the random policy on the same episodes;
+# 4. a learned MLP dynamics model, how its error compounds with the horizon, and the loop that
+#    learns a model, plans with it, collects data and retrains.
+#
+# Each algorithm comes in the same order: its key equations, its pseudocode, then the code that
+# runs.
+#
+# ## Prerequisites
+#
+# - Python and NumPy.
+# - PyTorch basics: tensors, an `nn.Module`, a loss, `backward()` and an optimiser step.
+# - Markov decision processes: states, actions, rewards, episodes and the return (the sum of
+#   the rewards of an episode), for example chapter 3 of Sutton and Barto's *Reinforcement
+#   Learning: An Introduction* (2nd edition, 2018).
+#
+# No model-based RL is assumed, and no GPU is needed: the smoke profile runs in about a minute
+# on a laptop.
 #
 # Sources: J. Vitay's *Deep Reinforcement Learning* lecture, chapter "Planning with learned world
 # models" (TU Chemnitz); the PlaNet paper (Hafner et al. 2019, arXiv:1811.04551), its CEM planner
-# (Algorithm 2) and its results table, which S. Fieldman and T. Gordon's PlaNet reproduction
-# (Columbia University, 2022) also quotes.
+# (Algorithm 2) and its results table (Table 1).
 
 # %%
 # Colab set-up: installs wmlib and turns on headless (EGL) rendering. Does nothing elsewhere.
@@ -60,9 +75,10 @@ import numpy as np
 import torch
 
 import wmlib
-from wmlib import devices, envs, viz
+from wmlib import devices, envs, paths, results, viz
 from wmlib.agents import mpc
 from wmlib.planners import cem_plan, random_shooting
+from wmlib.profiles import seed_everything
 from wmlib.rollout import random_policy, run_episode
 from wmlib.truesim import TrueSimulator
 
@@ -75,24 +91,40 @@ chapter_start = time.time()
 # ## 1. The task: cartpole-swingup
 #
 # A pole hangs below a cart; the agent pushes the cart left or right ($a \in [-1, 1]$) and is
-# rewarded, at every one of the 1000 control steps, for a pole that is up, a cart that is
-# centred, small pushes and a slow pole: at most 1 per step, so at most 1000 per episode. As in
-# PlaNet each action is repeated 8 times, so the agent decides 125 times per episode. The
-# agent here sees the true state (cart position, pole angle as cos and sin, velocities);
-# chapter 3 learns from the pixels below.
+# rewarded, at every one of the 1000 control steps (0.01 s each), for a pole that is up, a cart
+# that is centred, small pushes and a slow pole: at most 1 per step, so at most 1000 per episode.
+# As in PlaNet each action is repeated 8 times, so the agent decides 125 times per episode and
+# collects at most 8 per decision. The agent here sees the true state (cart position, pole angle
+# as cos and sin, velocities); chapter 3 learns from the pixels below.
 
 # %%
 env = envs.make(cfg.env_id, pixels=False)
 pixel_env = envs.make(cfg.env_id, pixels=True)
 episode, info = run_episode(pixel_env, random_policy(pixel_env), seed=0, max_steps=cfg.max_steps)
 print(f"observation: {episode['obs'].shape[1:]} uint8 pixels; action space {env.action_space}")
-viz.frame_grid(episode["obs"][::max(1, len(episode["obs"]) // 8)][:8], ncols=8)
+shown = np.arange(0, len(episode["obs"]), max(1, len(episode["obs"]) // 8))[:8]
+viz.frame_grid(episode["obs"][shown], ncols=8, titles=[f"t = {t}" for t in shown])
 plt.show()
 
+# %% [markdown]
+# *Figure 1.1: eight frames of one episode of random actions (seed 0), 64x64 pixels; $t$ counts
+# decisions of 8 control steps. Random pushes rarely bring the pole up.*
+#
+# A helper used throughout the chapter: `mpc.evaluate`, the returns of a policy over a few
+# episodes with the seeds `seed, seed + 1, ...` (here without progress bars, so that the saved
+# notebook holds only text). The random policy, on 10 episodes, is the baseline every planner
+# must beat.
+
 # %%
-random_returns = mpc.evaluate(env, random_policy(env), episodes=5, max_steps=cfg.max_steps,
-                              desc="random")
-print(f"random policy: {np.mean(random_returns):.1f} +- {np.std(random_returns):.1f}")
+def evaluate(env, act, episodes, seed=0, max_steps=None, name=None):
+    """`mpc.evaluate` without progress bars; with a ``name``, one printed line per episode."""
+    return mpc.evaluate(env, act, episodes, seed, max_steps, desc=name or "eval",
+                        log=print if name else None, progress=False)
+
+
+random_returns = evaluate(env, random_policy(env), 10, seed=0, max_steps=cfg.max_steps)
+print(f"random policy, 10 episodes (seeds 0-9): {np.mean(random_returns):.1f} "
+      f"+- {np.std(random_returns):.1f}")
 
 # %% [markdown]
 # ## 2. Model-predictive control
@@ -104,9 +136,22 @@ print(f"random policy: {np.mean(random_returns):.1f} +- {np.std(random_returns):
 # \qquad s_{\tau+1} = M(s_\tau, a_\tau).$$
 #
 # MPC (Vitay's lecture) executes only the first action $a^*_t$, observes the real $s_{t+1}$, and
-# plans again. Replanning is what keeps model errors from accumulating: a wrong prediction ten
-# steps ahead costs nothing if we replan before we get there. In code, MPC is just a policy that
-# plans on every call; `run_episode` rolls any policy out:
+# plans again: the horizon recedes with every step. Replanning is what keeps model errors from
+# accumulating: a wrong prediction ten steps ahead costs nothing if we replan before we get
+# there.
+#
+# ```text
+# MPC (receding horizon)
+# input: model M, planner, horizon H
+# observe s_0
+# for t = 0, 1, 2, ... until the episode ends:
+#     a*_{t:t+H} = planner(M, s_t, H)         # maximise the predicted return over H steps
+#     execute a*_t only; observe r_{t+1} and the real s_{t+1}
+#     discard a*_{t+1:t+H}                     # the next step plans again from s_{t+1}
+# ```
+#
+# In code, MPC is just a policy that plans on every call (`obs -> a_t`); `run_episode` rolls
+# any policy out:
 
 # %%
 viz.show_source(run_episode)
@@ -115,7 +160,24 @@ viz.show_source(run_episode)
 # ## 3. Two planners
 #
 # **Random shooting** (Vitay's lecture, "Random-sampling shooting"): sample $J$ action sequences
-# uniformly, evaluate each with the model, keep the first action of the best one.
+# uniformly, evaluate each with the model, keep the first action of the best one:
+#
+# $$a^{(j)}_{t:t+H} \sim \mathcal U([-1, 1]^{H \times d}), \qquad
+# R^{(j)} = \sum_{\tau=t}^{t+H} r(s^{(j)}_\tau, a^{(j)}_\tau), \qquad
+# a_t = a^{(j^*)}_t, \; j^* = \arg\max_j R^{(j)},$$
+#
+# where $s^{(j)}_\tau$ is the state the model predicts under $a^{(j)}$ from the real $s_t$ and
+# $d$ is the dimension of an action.
+#
+# ```text
+# Random shooting
+# input: model M, state s_t, horizon H, number of candidates J
+# for j = 1..J:
+#     a^(j)_{t:t+H} ~ Uniform([-1, 1])            # every step and action dimension
+#     R^(j) = sum of the rewards M predicts along a^(j) from s_t
+# j* = argmax_j R^(j)
+# return a^(j*)_t                                  # the first action of the best sequence
+# ```
 
 # %%
 viz.show_source(random_shooting)
@@ -128,6 +190,25 @@ viz.show_source(random_shooting)
 # $\mathcal K = \mathrm{argsort}(\{R^{(j)}\})_{1:K}$, and refits
 # $\mu = \frac1K \sum_{k\in\mathcal K} a^{(k)}$ and $\sigma$ to their spread. After $I$
 # iterations it returns $\mu_t$. PlaNet uses $H=12, J=1000, K=100, I=10$.
+#
+# ```text
+# CEM (PlaNet, Algorithm 2)
+# input: model M, state s_t, horizon H, iterations I, candidates J, elites K
+# q(a_{t:t+H}) = N(0, I)                          # zero mean, unit variance, per step and dim
+# for i = 1..I:
+#     for j = 1..J:
+#         a^(j) ~ q(a_{t:t+H}), clipped to [-1, 1]
+#         R^(j) = sum of the rewards M predicts along a^(j) from s_t
+#     K_set = argsort({R^(j)})_{1:K}              # the K best candidates, the elites
+#     mu    = 1/K sum_{k in K_set} a^(k)
+#     sigma = sqrt(1/K sum_{k in K_set} (a^(k) - mu)^2)
+#     q(a_{t:t+H}) = N(mu, sigma^2 I)
+# return mu_t                                      # the mean of the first action
+# ```
+#
+# PlaNet's Algorithm 2 writes $\sigma$ as a mean absolute deviation,
+# $\frac1{K-1} \sum_{k} \lvert a^{(k)} - \mu \rvert$; the code below, like PlaNet's code, uses
+# the standard deviation.
 
 # %%
 viz.show_source(cem_plan)
@@ -150,17 +231,27 @@ print("CEM first action:", [round(x, 2) for x in first.tolist()])
 print("std of the belief per iteration:", [round(t["std"].mean().item(), 3) for t in trace])
 
 # %%
-fig, ax = plt.subplots(1, 2, figsize=(10, 3.2))
+fig, ax = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
+colors = plt.cm.viridis(np.linspace(0, 1, len(trace)))
 for i, t in enumerate(trace):
-    ax[0].hist(t["returns"].numpy(), bins=40, alpha=0.5, label=f"iteration {i + 1}",
-               range=(-8, 0))
-ax[0].set_xlabel("return of the candidates $R^{(j)}$")
-ax[0].legend(fontsize=6)
-ax[1].plot([t["std"].mean() for t in trace], "o-")
-ax[1].set_xlabel("iteration")
-ax[1].set_ylabel("mean $\\sigma$ of the belief")
+    ax[0].hist(t["returns"].numpy(), bins=40, range=(-8, 0), histtype="step", lw=1.2,
+               color=colors[i], label=f"iteration {i + 1}")
+ax[0].set_xlabel("return of a candidate $R^{(j)} = -\\|a^{(j)} - a^\\star\\|^2$")
+ax[0].set_ylabel("number of candidates (of 500)")
+ax[0].legend(fontsize=7, ncol=2, loc="upper left")
+iterations = np.arange(1, len(trace) + 1)
+ax[1].semilogy(iterations, [t["std"].mean().item() for t in trace], "o-")
+ax[1].set_xticks(iterations)
+ax[1].set_xlabel("CEM iteration $i$")
+ax[1].set_ylabel("mean $\\sigma$ after the refit\n(action units, actions in [-1, 1])")
 fig.suptitle("CEM narrows its belief onto the optimum")
 plt.show()
+
+# %% [markdown]
+# *Figure 1.2: CEM on $R(a) = -\lVert a - a^\star\rVert^2$ ($J = 500$, $K = 50$, $I = 8$).
+# Left: the returns of the 500 candidates drawn in each iteration (returns below $-8$ are off
+# the axis); they pile up at the optimum, 0. Right: the mean standard deviation of the belief
+# after each iteration's refit, on a log scale: it halves at every iteration.*
 
 # %% [markdown]
 # ## 4. The true simulator as the model
@@ -180,68 +271,118 @@ paid = sum(env.step(a.numpy())[1] for a in actions[0])
 print(f"simulated return {predicted:.6f}, environment paid {paid:.6f}")
 
 # %% [markdown]
-# One planning step from the first state of an episode, traced: the belief over the first
-# action narrows, and the candidates' returns climb, from iteration to iteration.
+# One planning step from the first state of an episode, traced: each iteration draws its
+# candidates from the current belief (at first $\mathcal N(0, 1)$), and the refit to the elites
+# narrows the belief over the whole action sequence while the candidates' returns climb.
 
 # %%
 obs, _ = env.reset(seed=0)
 trace = []
 cem_plan(sim.returns, cfg.horizon, 1, cfg.candidates, cfg.top_k, cfg.iterations,
          generator=torch.Generator().manual_seed(0), trace=trace)
-fig, ax = plt.subplots(1, 2, figsize=(11, 3.4))
+fig, ax = plt.subplots(1, 2, figsize=(11, 3.4), layout="constrained")
 steps = np.arange(cfg.horizon)
+colors = plt.cm.viridis(np.linspace(0, 1, len(trace)))
+ax[0].plot(steps, np.zeros(cfg.horizon), "--", color="grey", label="initial belief $N(0, 1)$")
+ax[0].fill_between(steps, -1, 1, color="grey", alpha=0.08)
 for i, t in enumerate(trace):
     m, s = t["mean"][:, 0].numpy(), t["std"][:, 0].numpy()
-    ax[0].plot(steps, m, color=plt.cm.viridis(i / max(1, len(trace) - 1)), label=f"it {i + 1}")
-    ax[0].fill_between(steps, m - s, m + s, alpha=0.12,
-                       color=plt.cm.viridis(i / max(1, len(trace) - 1)))
-ax[0].set_xlabel("planning step $\\tau - t$")
-ax[0].set_ylabel("action $\\mu \\pm \\sigma$")
-ax[0].legend(fontsize=6, ncol=2)
+    ax[0].plot(steps, m, color=colors[i], label=f"after iteration {i + 1}")
+    ax[0].fill_between(steps, m - s, m + s, alpha=0.12, color=colors[i])
+ax[0].set_xticks(steps)
+ax[0].set_xlabel("planning step $\\tau - t$ (decisions ahead)")
+ax[0].set_ylabel("action: belief $\\mu \\pm \\sigma$")
+ax[0].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
 ax[1].boxplot([t["returns"].numpy() for t in trace])
-ax[1].set_xlabel("CEM iteration")
-ax[1].set_ylabel("candidate returns over the horizon")
+ax[1].set_xlabel("CEM iteration $i$ (its $J$ candidates)")
+ax[1].set_ylabel(f"predicted return over\n$H = {cfg.horizon}$ decisions")
+fig.suptitle(f"one CEM planning step with the true simulator: J={cfg.candidates}, "
+             f"K={cfg.top_k}, I={cfg.iterations}", fontsize=10)
 plt.show()
 
 # %% [markdown]
+# *Figure 1.3: one CEM planning step with the true simulator from the first state of the
+# episode with seed 0, with this profile's $J$, $K$ and $I$ (in the title). Left: the belief
+# over the action sequence, $\mu \pm \sigma$ (bands), before the first iteration (grey) and
+# after each iteration's refit. Right: the predicted returns of the $J$ candidates drawn in
+# each iteration (boxes: quartiles; whiskers: 1.5 times the interquartile range; circles:
+# candidates beyond); the belief after iteration $i$ is the one iteration $i + 1$ draws from.*
+#
 # ### MPC with CEM and the true simulator: one episode
-
-# %% [markdown]
+#
 # The planner simulates from the state of `env`, so it must act in that same `env`. Frames are
 # rendered at 128x128 for the video only.
 
 # %%
 act = mpc.true_sim_policy(env, "cem", cfg, seed=0)
-episode, info = run_episode(env, act, seed=0, render_size=128, max_steps=cfg.max_steps,
-                            progress="CEM episode")
+episode, info = run_episode(env, act, seed=0, render_size=128, max_steps=cfg.max_steps)
 print(f"return {info['return']:.1f} in {info['steps']} decisions, {info['seconds']:.0f} s")
 viz.show_video(info["frames"], fps=12)
 
 # %%
-plt.figure(figsize=(6, 2.5))
-plt.plot(np.cumsum(episode["reward"]))
-plt.xlabel("decision (8 control steps each)")
+plt.figure(figsize=(6, 2.8), layout="constrained")
+plt.plot(np.arange(1, len(episode["reward"])), np.cumsum(episode["reward"][1:]))
+plt.xlabel("decision $t$ (8 control steps, 0.08 s each)")
 plt.ylabel("cumulative reward")
 plt.title("swing up, then balance")
 plt.show()
 
 # %% [markdown]
+# *Figure 1.4: the cumulative reward of the episode in the video (seed 0), CEM with the true
+# simulator. It climbs slowly while the pole swings up, then steeply while the pole balances
+# (a decision pays at most 8).*
+
+# %% [markdown]
 # ## 5. CEM and random shooting, evaluated
 #
-# Both planners on the same episodes (seeds 0, 1, ...), with this profile's settings. In the
-# `quick` and `full` profiles the numbers are written to `results/` with their profile,
-# hardware, seed, commit and wall time.
+# Both planners on the same episodes (seeds 0, 1, ...), with this profile's settings
+# (`mpc.evaluate_true_sim`): in the `quick`, `gpu` and `full` profiles each planner's returns
+# are written to `results/` with their profile, hardware, seed, commit and wall time
+# (`python -m wmlib mpc` does the same from a terminal).
 
 # %%
-summary = {p: mpc.evaluate_true_sim(p, ctx.profile, seed=0) for p in ("cem", "shooting")}
+summary = {planner: mpc.evaluate_true_sim(planner, ctx.profile, seed=0, progress=False)
+           for planner in ("cem", "shooting")}
+
+# %% [markdown]
+# The table below is read from `results/` with `wmlib.results.load`, never typed: every
+# recorded evaluation of this chapter, whichever profile wrote it, beside the random policy run
+# here on exactly the same seeds (full episodes). Each row says how many episodes it averages.
+# The evaluations committed with the book have 2 episodes each, not the 10 the book asks of a
+# headline number, so their $\pm$ is the spread of 2 returns, not a confidence interval; for 10,
+# run `python -m wmlib mpc --planner cem --profile quick --episodes 10` (ten times the
+# "s/episode" of the table) and rerun this cell.
 
 # %%
-print(f"{'method':38} {'return':>16}")
-print(f"{'random policy (ours)':38} {np.mean(random_returns):8.1f} +- {np.std(random_returns):5.1f}")
-for p, s in summary.items():
-    knobs = f"J={s['candidates']}" + (f", K={s['top_k']}, I={s['iterations']}" if p == "cem" else "")
-    print(f"{p + ' + true simulator (ours, ' + knobs + ')':38} {s['mean']:8.1f} +- {s['std']:5.1f}")
-print(f"{'CEM + true simulator (PlaNet paper)':38} {850:8.1f}   (Hafner et al. 2019, Table 1)")
+recorded = results.load("ch01_*_truesim_*")
+if ctx.profile == "smoke":
+    print("(smoke profile: the evaluation above is not recorded; the table shows recorded runs)")
+if not recorded:
+    print(f"nothing recorded in {paths.show(paths.results_dir())} yet: run this chapter in the "
+          "quick profile, or `python -m wmlib mpc`")
+random_on = {}
+print(f"{'planner (true simulator)':25} {'profile':>7} {'seeds':>5} {'return':>15} "
+      f"{'random, same seeds':>18} {'s/episode':>9}")
+for e in recorded:
+    v = e["values"]
+    seeds = range(e["seed"], e["seed"] + v["episodes"])
+    if (v["env"], seeds) not in random_on:
+        random_env = envs.make(v["env"], pixels=False)
+        random_on[v["env"], seeds] = evaluate(random_env, random_policy(random_env),
+                                              v["episodes"], seed=e["seed"])
+    rnd = random_on[v["env"], seeds]
+    knobs = (f"CEM J={v['candidates']} K={v['top_k']} I={v['iterations']}"
+             if v["planner"] == "cem" else f"shooting J={v['candidates']}")
+    print(f"{knobs:25} {e['profile']:>7} {seeds[0]:>2}-{seeds[-1]:<2} "
+          f"{v['mean']:6.1f} +- {v['std']:5.1f} {np.mean(rnd):9.1f} +- {np.std(rnd):5.1f} "
+          f"{e['wall_time_s'] / v['episodes']:9.0f}")
+    if v["episodes"] < 10:
+        print(f"{'':25} ({v['episodes']} episodes: fewer than the 10 of a headline number)")
+print(f"{'CEM J=1000 K=100 I=10':25} {'paper':>7} {'':5} {850:6.1f}  (Hafner et al. 2019, "
+      "Table 1; cited, not measured here)")
+if recorded:
+    print("hardware:", "; ".join(sorted({e["hardware"] for e in recorded})))
+    print("commits:", ", ".join(f"{e['name']} {e['commit']}" for e in recorded))
 
 # %% [markdown]
 # ## 6. How far ahead, and how many candidates?
@@ -254,42 +395,104 @@ print(f"{'CEM + true simulator (PlaNet paper)':38} {850:8.1f}   (Hafner et al. 2
 horizon_returns = []
 for h in cfg.sweep_horizons:
     act = mpc.true_sim_policy(env, "cem", cfg, seed=0, horizon=h)
-    horizon_returns.append(mpc.evaluate(env, act, 1, seed=100, max_steps=cfg.max_steps,
-                                        desc=f"H={h}")[0])
+    horizon_returns.append(evaluate(env, act, 1, seed=100, max_steps=cfg.max_steps,
+                                    name=f"CEM H={h}")[0])
 candidate_returns = []
 for j in cfg.sweep_candidates:
     act = mpc.true_sim_policy(env, "shooting", cfg, seed=0, candidates=j)
-    candidate_returns.append(mpc.evaluate(env, act, 1, seed=100, max_steps=cfg.max_steps,
-                                          desc=f"J={j}")[0])
-fig, ax = plt.subplots(1, 2, figsize=(10, 3.2))
-ax[0].plot(cfg.sweep_horizons, horizon_returns, "o-")
-ax[0].set_xlabel("CEM horizon H (decisions)")
-ax[0].set_ylabel("episode return")
-ax[1].semilogx(cfg.sweep_candidates, candidate_returns, "o-", color="C1")
-ax[1].set_xlabel("random-shooting candidates J")
+    candidate_returns.append(evaluate(env, act, 1, seed=100, max_steps=cfg.max_steps,
+                                      name=f"shooting J={j}")[0])
+r_mean, r_std = np.mean(random_returns), np.std(random_returns)
+fig, ax = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained", sharey=True)
+ax[0].plot(cfg.sweep_horizons, horizon_returns, "o-", label="CEM + true simulator")
+ax[0].set_xlabel("CEM horizon $H$ (decisions)")
+ax[0].set_title(f"CEM, J={cfg.candidates}, K={cfg.top_k}, I={cfg.iterations}", fontsize=9)
+ax[1].semilogx(cfg.sweep_candidates, candidate_returns, "o-", color="C1",
+               label="random shooting + true simulator")
+ax[1].set_xlabel("random-shooting candidates $J$")
+ax[1].set_title(f"random shooting, H={cfg.horizon}", fontsize=9)
+ax[0].set_xticks(cfg.sweep_horizons)
+ax[1].set_xticks(cfg.sweep_candidates, [str(j) for j in cfg.sweep_candidates])
+ax[1].minorticks_off()
+for a in ax:
+    random_line = a.axhline(r_mean, color="grey", ls=":",
+                            label="random policy, mean $\\pm$ 1 std (10 episodes)")
+    a.axhspan(r_mean - r_std, r_mean + r_std, color="grey", alpha=0.2)
+ax[0].set_ylabel("episode return (1 episode, seed 100)")
+fig.legend(handles=[*ax[0].lines[:1], *ax[1].lines[:1], random_line], loc="outside lower center",
+           ncol=3, fontsize=8)
 plt.show()
+
+# %% [markdown]
+# *Figure 1.5: the return of one episode (seed 100) against the CEM horizon $H$ (left) and the
+# number of random-shooting candidates $J$ (right), with the true simulator as the model. The
+# grey band is the random policy of section 1: mean $\pm$ 1 standard deviation over 10
+# episodes. A single episode per point shows the trend, not a precise value.*
 
 # %% [markdown]
 # ## 7. A learned model, and why its errors compound
 #
 # Now replace the simulator by a model learned from data: an MLP that predicts the change of
-# state and the reward, $M_\theta(s_t, a_t) = (s_{t+1}, r_{t+1})$, trained by regression on
-# transitions (Vitay's lecture, "MPC - Example with a neural model"; Nagabandi et al. 2017).
-# First, data from random play:
+# state and the reward, $M_\theta(s_t, a_t) = (\hat s_{t+1}, \hat r_{t+1})$, trained by
+# regression on transitions (Vitay's lecture, "MPC - Example with a neural model"; Nagabandi et
+# al. 2017). With $\bar s_t = (s_t - \mu_s) / \sigma_s$ the normalised state and
+# $\mu_\Delta, \sigma_\Delta$ the statistics of the changes $s_{t+1} - s_t$ in the data,
+#
+# $$\hat s_{t+1} = s_t + \sigma_\Delta \odot f_\theta(\bar s_t, a_t) + \mu_\Delta, \qquad
+# \hat r_{t+1} = g_\theta(\bar s_t, a_t),$$
+#
+# $$\mathcal L(\theta) = \mathbb E_{\mathcal D}\Big[\tfrac1{d_s} \Big\lVert f_\theta(\bar s_t,
+# a_t) - \frac{s_{t+1} - s_t - \mu_\Delta}{\sigma_\Delta} \Big\rVert^2
+# + \big(g_\theta(\bar s_t, a_t) - r_{t+1}\big)^2\Big].$$
+#
+# The algorithm (the MPC algorithm box of Vitay's lecture) learns the model, plans with it,
+# collects data and retrains:
+#
+# ```text
+# MPC with a learned model
+# input: E seed episodes, R rounds, N gradient steps per round, planner CEM (section 3)
+# D = transitions of E episodes of random actions
+# train M_theta on D: N gradient steps on L(theta), minibatches from D
+# for round = 0, 1, ..., R - 1:
+#     for every decision t of one episode:                 # MPC, section 2
+#         a_t = CEM(M_theta, s_t)                          # plan H steps through the model
+#         execute a_t; observe r_{t+1}, s_{t+1}
+#     add the episode's transitions to D
+#     train M_theta on D: N more gradient steps on L(theta)
+# ```
+#
+# The model's prediction, and below it its loss, as the code computes them:
 
 # %%
 viz.show_source(mpc.MLPDynamics.forward)
+
+# %%
+viz.show_source(mpc.MLPDynamics.loss)
+
+# %% [markdown]
+# The first two lines of the algorithm: data from random play, and a first training of the
+# model.
 
 # %%
 agent = mpc.LearnedModelAgent(cfg, env.observation_space.shape[0], env.action_space.shape[0])
 for i in range(cfg.seed_episodes):
     episode, _ = run_episode(env, random_policy(env), seed=1000 + i, max_steps=cfg.max_steps)
     agent.replay.add(episode)
-agent.train(cfg.train_steps)
-agent.history.plot("state_loss", "reward_loss", smooth=20, logy=True)
+agent.train(cfg.train_steps, progress=False)
+fig, ax = plt.subplots(figsize=(6, 3.2), layout="constrained")
+for key, label in [("state_loss", "state: normalised change of state"), ("reward_loss", "reward")]:
+    steps, values = agent.history[key]
+    ax.semilogy(steps, viz.moving_average(values, 20), label=label)
+ax.set_xlabel("gradient step")
+ax.set_ylabel("mean squared error\n(moving average of 20 steps)")
+ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
+# *Figure 1.6: the two terms of $\mathcal L(\theta)$ while the model trains on the episodes
+# of random play (log scale). The state error is in units of the
+# standard deviation of the changes of state; the reward error in (reward per decision)$^2$.*
+#
 # **The imperfect model** (Vitay's lecture): one-step errors are small, but an open-loop rollout
 # feeds predictions back in as inputs, and the error grows with every step. We roll the model
 # out from real states of a fresh episode, under the actions that were really taken, and
@@ -306,65 +509,87 @@ pred, _ = agent.model.rollout(obs_t[list(starts)],
 real = torch.stack([obs_t[s + 1:s + 1 + H] for s in starts])
 error = (pred - real).pow(2).mean(-1).sqrt().mean(0).cpu()
 pred, real = pred.cpu(), real.cpu()
-fig, ax = plt.subplots(1, 2, figsize=(10, 3.2))
-ax[0].semilogy(np.arange(1, H + 1), error.numpy(), "o-")
-ax[0].set_xlabel("steps predicted open-loop")
-ax[0].set_ylabel("RMS state error")
-ax[1].plot(real[0, :, 3].numpy(), label="real")
-ax[1].plot(pred[0, :, 3].numpy(), "--", label="predicted")
-ax[1].set_xlabel("step")
-ax[1].set_ylabel("cart velocity")
-ax[1].legend()
+ahead = np.arange(1, H + 1)
+fig, ax = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
+ax[0].semilogy(ahead, error.numpy(), "o-")
+ax[0].set_xlabel("decisions predicted open-loop")
+ax[0].set_ylabel("RMS error over the 5 state\nvariables (their own units)")
+ax[1].plot(ahead, real[0, :, 3].numpy(), label="real")
+ax[1].plot(ahead, pred[0, :, 3].numpy(), "--", label="predicted open-loop")
+ax[1].set_xlabel("decisions after the start state")
+ax[1].set_ylabel("cart velocity $\\dot x$ (m/s)")
+ax[1].legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
+# *Figure 1.7: the learned model's open-loop error on a fresh episode of random actions
+# (seed 5000). Left: the root-mean-square error of the predicted state against the number of
+# decisions predicted without seeing the real state, averaged over all start states of the
+# episode (log scale; the state mixes cart position in m, cos and sin of the pole angle,
+# velocities in m/s and rad/s). Right: the cart velocity predicted from the first state of the
+# episode against the real one.*
+#
 # MPC is the remedy: plan with the learned model, act, add the new transitions to the data,
-# retrain, repeat (the "MPC" algorithm box of Vitay's lecture). Each round below trains the model
-# further and runs one episode with CEM planning through it. Cartpole's five-dimensional state is
-# easy to model, so expect the learned model to do well from the first round, even though its
-# 30-step predictions drift: the planner only trusts 12 steps, and it replans after every one.
+# retrain, repeat. The loop below is the rest of the algorithm box, with the library's pieces:
+# `agent.policy` plans with CEM through the model, `agent.replay` is $\mathcal D$ and
+# `agent.train` takes $N$ gradient steps. Each round's episode is both new data and a test of
+# the model trained so far. Round 0 plans with a model of random play only, and its return is
+# one episode: it may already swing the pole up, or not (exercise 3 asks why). The planner only
+# trusts 12 steps and replans after every one, so the drift of figure 1.7 matters less than it
+# looks.
 
 # %%
 model_returns = []
 for it in range(cfg.model_iterations):
     episode, info = run_episode(env, agent.policy(devices.generator(agent.device, it)),
-                                seed=2000 + it, max_steps=cfg.max_steps, progress=f"round {it}")
+                                seed=2000 + it, max_steps=cfg.max_steps)
     agent.replay.add(episode)
     model_returns.append(info["return"])
     print(f"round {it}: return {info['return']:.1f} ({agent.replay.num_steps} steps of data)")
     agent.train(cfg.train_steps, progress=False)
-plt.figure(figsize=(6, 3))
-plt.plot(model_returns, "o-", label="CEM + learned MLP model")
-plt.axhline(summary["cem"]["mean"], color="C2", ls="--", label="CEM + true simulator (ours)")
-plt.axhline(np.mean(random_returns), color="grey", ls=":", label="random")
-plt.xlabel("round (one episode of new data each)")
-plt.ylabel("return")
-plt.legend(fontsize=8)
+rounds = np.arange(len(model_returns))
+fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+ax.plot(rounds, model_returns, "o-", label="CEM + learned MLP model (1 episode per round)")
+n = summary["cem"]["episodes"]
+ax.axhline(summary["cem"]["mean"], color="C2", ls="--",
+           label=f"CEM + true simulator, section 5 (mean of {n} episode{'s' * (n > 1)})")
+ax.axhline(r_mean, color="grey", ls=":", label="random policy, mean $\\pm$ 1 std (10 episodes)")
+ax.axhspan(r_mean - r_std, r_mean + r_std, color="grey", alpha=0.2)
+ax.set_xticks(rounds)
+ax.set_xlabel("round (one new episode of data each)")
+ax.set_ylabel("episode return")
+fig.legend(loc="outside lower center", ncol=2, fontsize=7)
 plt.show()
+
+# %% [markdown]
+# *Figure 1.8: the return of the episode each round collects by planning with CEM through the
+# learned model (seeds 2000, 2001, ...), against the mean of CEM with the true simulator from
+# section 5 (this run's profile) and the random policy of section 1 (grey band: $\pm$ 1
+# standard deviation over 10 episodes).*
 
 # %% [markdown]
 # ## 8. What to expect
 #
-# | profile | CEM (J, K, I) | what you should see |
-# | --- | --- | --- |
-# | smoke | 20, 4, 2, episodes cut to 6 decisions | everything runs in seconds; returns mean nothing |
-# | quick | 200, 20, 5 | CEM + true simulator close to the paper's 850 on 2 CPU cores (an episode takes about a minute); random shooting with 1000 candidates a little lower; the learned MLP model is good enough for CEM to swing the pole up from five random episodes of data, although its open-loop error grows quickly with the horizon |
-# | gpu | 200, 20, 5 | the automatic profile on a GPU (Colab): quick's planners (the true simulator runs on the CPU cores, a GPU does not speed it up) and the learned MLP model, on the GPU, trained over 8 rounds of 1000 steps instead of 4 of 400 |
-# | full | 1000, 100, 10 (PlaNet) | the paper's setting, only when chosen explicitly; about 7 minutes per episode on 2 CPU cores (the simulator runs on the CPU, a GPU does not help here). Measured: 850.3 +- 0.8 over 2 episodes (`results/ch01_cem_truesim_full.json`), the paper's 850 |
+# Measured numbers are in the table of section 5 (read from `results/`) and in this run's
+# printed outputs; this section only says what to look for.
 #
-# What the whole chapter costs, per profile:
+# - **smoke** (CEM $J, K, I$ = 20, 4, 2; episodes cut to 6 decisions): everything runs in
+#   about a minute; the returns mean nothing.
+# - **quick** (200, 20, 5): CEM + true simulator close to the paper's 850 and far above the
+#   random policy; random shooting with 1000 candidates a little lower. The learned MLP model
+#   swings the pole up in most rounds once some of its own episodes are in the data, although
+#   its open-loop error grows quickly with the horizon; round 0, one episode planned through a
+#   model of random play only, may or may not swing it up. The chapter takes roughly a quarter
+#   of an hour on 2 CPU cores (the cell below prints this run's time).
+# - **gpu** (200, 20, 5): the automatic profile on a GPU (Colab). The planners are quick's (the
+#   true simulator runs on the CPU cores; a GPU does not speed it up); the learned MLP model
+#   runs on the GPU and trains over 8 rounds of 1000 steps instead of 4 of 400. Not yet timed.
+# - **full** (1000, 100, 10, PlaNet's setting): only when chosen explicitly. PlaNet's planner
+#   costs several minutes per episode on 2 CPU cores ("s/episode" in section 5's table), so the
+#   whole chapter takes hours, whatever the GPU.
 #
-# | profile | 2 CPU cores, no GPU (measured) | Colab with a T4 GPU and 2 CPU cores |
-# | --- | --- | --- |
-# | smoke | about 15 s | about 15 s (estimated) |
-# | quick | 13-19 minutes (this page: 769 s to the last timed cell; an earlier run 1142 s) | about the same (estimated: the same CPU-bound work) |
-# | gpu | not meant for a CPU | about 20-25 minutes (estimated from quick's time; not yet measured on a GPU) |
-# | full | about 8 hours (7 minutes per CEM episode) | about the same: the simulator is the cost |
-#
-# The measured numbers of this notebook's run are printed above and kept in `results/`
-# (`ch01_cem_truesim_<profile>.json`, `ch01_shooting_truesim_<profile>.json`). PlaNet's paper
-# reports 850 for CEM + true simulator (Table 1, as quoted by Fieldman and Gordon 2022); PlaNet
-# itself, learning from pixels, reached 821 after 1000 episodes (chapter 3).
+# PlaNet's paper reports 850 for CEM + true simulator (Table 1); PlaNet itself, learning from
+# pixels, reached 821 after 1000 episodes (chapter 3).
 
 # %%
 print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.profile}")
@@ -373,7 +598,7 @@ print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.pro
 # ## Exercises
 #
 # **Exercise 1 (MPPI).** Replace CEM's hard top-$K$ selection by MPPI's soft weighting
-# (the planner of TD-MPC, Hansen et al. 2022, arXiv:2203.04955): weight each candidate by
+# (the planner of TD-MPC, Hansen, Wang and Su 2022, arXiv:2203.04955): weight each candidate by
 # $w_j \propto \exp(R^{(j)}/\lambda)$ and set $\mu = \sum_j w_j a^{(j)}$. Write `mppi_plan` and
 # test it on the known-optimum function above.
 
@@ -426,22 +651,42 @@ def warm_start_cem_policy(objective_from_obs, horizon, candidates, top_k, iterat
 warm = warm_start_cem_policy(lambda obs: sim.returns, cfg.horizon, cfg.candidates, cfg.top_k, 2)
 cold = mpc.true_sim_policy(env, "cem", cfg, seed=0, iterations=2)
 for name, policy in [("warm start", warm), ("cold start", cold)]:
-    ret = mpc.evaluate(env, policy, 1, seed=300, max_steps=cfg.max_steps, desc=name)[0]
-    print(f"{name}, I=2: return {ret:.1f}")
+    ret = evaluate(env, policy, 1, seed=300, max_steps=cfg.max_steps)[0]
+    print(f"{name}, I=2: return {ret:.1f} (1 episode, seed 300)")
 
 # %% [markdown]
-# **Exercise 3 (think).** The learned model's reward head is trained on random-play data, in
-# which the pole is almost never up. What does that do to the planner early on, and how do the
-# MPC rounds of section 7 fix it?
+# **Exercise 3 (think).** In section 7, round 0 plans with a model trained on random play only,
+# and its return is a single episode. Compare it, in this run's outputs, with the later rounds
+# and with the random policy.
+# 1. What does random play on cartpole-swingup show the model: how often is the pole near the
+#    top, and which parts of the reward does the model see? Explain how a model of random play
+#    *can* be good enough for a 12-step CEM plan on this task (think of what the planner must
+#    predict to start a swing, how smooth the dynamics and the reward are, and what replanning
+#    after every decision forgives), and what can make it fail. Which of your explanations does
+#    the round-0 return of your run support?
+# 2. Round 0's return is one episode, with one seed, planned through one small model trained
+#    once. What could change with another episode seed, planner seed or training seed? How would
+#    you measure how good the round-0 model really is?
+# 3. On a harder task, random play may never reach the rewarding states: cartpole's
+#    `swingup_sparse`, which pays only when the pole is nearly upright and the cart near the
+#    centre, or a task whose dynamics near the goal look nothing like those near the start.
+#    What would the round-0 model predict there, what would CEM do with it, and can the
+#    collect-and-retrain rounds recover?
 #
 # ## References
-# - Ha & Schmidhuber (2018), *World Models*; Hafner et al. (2019), *Learning Latent Dynamics for
-#   Planning from Pixels* (PlaNet), Table 1 and Algorithm 2.
-# - Nagabandi et al. (2017), *Neural Network Dynamics for Model-Based Deep RL with Model-Free
-#   Fine-Tuning*; Rubinstein (1999), the cross-entropy method; Williams et al. (2017), MPPI.
-# - Hansen, Wang and Su (2022), *Temporal Difference Learning for Model Predictive Control*
-#   (TD-MPC), arXiv:2203.04955, for MPPI in latent space.
 # - J. Vitay, *Deep Reinforcement Learning* lecture, chapter "Planning with learned world
 #   models", Professur für Künstliche Intelligenz, TU Chemnitz.
-# - S. Fieldman and T. Gordon (2022), *Learning Latent Dynamics for Planning from Pixels* (a
-#   PlaNet reproduction), Columbia University: results table.
+# - D. Hafner, T. Lillicrap, I. Fischer, R. Villegas, D. Ha, H. Lee, J. Davidson (2019),
+#   *Learning Latent Dynamics for Planning from Pixels* (PlaNet), ICML, arXiv:1811.04551:
+#   Table 1 and Algorithm 2 (CEM).
+# - N. Hansen, X. Wang, H. Su (2022), *Temporal Difference Learning for Model Predictive
+#   Control* (TD-MPC), ICML, arXiv:2203.04955, for MPPI in latent space.
+# - A. Nagabandi, G. Kahn, R. S. Fearing, S. Levine (2017), *Neural Network Dynamics for
+#   Model-Based Deep Reinforcement Learning with Model-Free Fine-Tuning*, arXiv:1708.02596
+#   (ICRA 2018).
+# - R. Rubinstein (1999), *The cross-entropy method for combinatorial and continuous
+#   optimization*, Methodology and Computing in Applied Probability; G. Williams et al. (2017),
+#   *Information theoretic MPC for model-based reinforcement learning*, ICRA (MPPI).
+# - D. Ha and J. Schmidhuber (2018), *World Models*, arXiv:1803.10122.
+# - R. S. Sutton and A. G. Barto (2018), *Reinforcement Learning: An Introduction*, 2nd edition,
+#   MIT Press.

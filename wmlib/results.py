@@ -19,12 +19,15 @@ import torch
 
 
 def git_commit() -> str:
-    """The commit of the working tree, with ``-dirty`` when it has uncommitted changes."""
+    """The commit of the working tree, with ``-dirty`` when it has uncommitted changes outside
+    ``results/`` (a run that records two files would otherwise mark the second dirty) and the
+    notebooks' saved outputs (``chapters/*/*.ipynb``, rewritten by every build)."""
     root = Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
                              capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":!results", ":!chapters/*/*.ipynb"],
                                cwd=root, text=True, capture_output=True).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):

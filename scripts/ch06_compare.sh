@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Chapter 6's comparison: Dreamer, Soft-BIRD and BIRD from the state on cartpole-swingup, the
-# same seeds and budget; every run records results/ch06_<agent>_seed<N>_<profile>.json with its
+# Chapter 6's comparison: Dreamer, Dreamer with BIRD's FIFO replay, Soft-BIRD and BIRD from the
+# state on cartpole-swingup, the same seeds and budget; every run records results/ch06_<agent>_seed<N>_<profile>.json with its
 # learning curve, its imagination gap at each evaluation and a final 10-episode evaluation
 # beside random actions on the same seeds. Finished runs are skipped, interrupted ones resume.
 #   bash scripts/ch06_compare.sh [profile] [episodes] [parallel jobs] [seeds]
@@ -12,7 +12,7 @@ seeds=${4:-0 1 2}
 cd "$(dirname "$0")/.."
 mkdir -p runs/ch06
 for seed in $seeds; do
-  for agent in dreamer bird soft-bird; do
+  for agent in dreamer bird soft-bird dreamer-fifo; do
     echo "$agent $seed"
   done
 done | xargs -P "$jobs" -L 1 bash -c '

@@ -107,8 +107,10 @@ def cmd_train(args) -> int:
         overrides.update(state=args.state, variant=args.variant or "default",
                          init_from=args.init_from)
     elif args.agent == "bird":
-        if args.ablation or args.init_from or args.variant not in (None, "bird", "soft-bird"):
-            print("bird takes --variant (bird or soft-bird) and --state", file=sys.stderr)
+        if args.ablation or args.init_from or args.variant not in (None, "bird", "soft-bird",
+                                                                   "dreamer-fifo"):
+            print("bird takes --variant (bird, soft-bird or dreamer-fifo) and --state",
+                  file=sys.stderr)
             return 2
         overrides.update(state=args.state, variant=args.variant or "bird")
     elif args.state or args.ablation:
@@ -211,9 +213,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="dreamer: latents and KL balancing (chapter 4's ablation)")
     s.add_argument("--variant", default=None,
                    choices=["default", "no-bootstrap", "execution", "augmented", "bird",
-                            "soft-bird"],
+                            "soft-bird", "dreamer-fifo"],
                    help="collodreamer: the value bootstrap, value training or eq. 11 "
-                        "(chapter 5's ablation); bird: bird or soft-bird (chapter 6)")
+                        "(chapter 5's ablation); bird: bird, soft-bird or dreamer-fifo "
+                        "(chapter 6)")
     s.add_argument("--init-from", default=None,
                    help="collodreamer: a Dreamer run directory whose world model and replay "
                         "to start from (chapter 5 starts from chapter 4's)")

@@ -97,7 +97,14 @@ def soft_bird(cfg: BIRDConfig, alpha: float = 0.2) -> BIRDConfig:
     return dataclasses.replace(cfg, soft_alpha=alpha, confidence=False, entropy_weight=0.0)
 
 
-VARIANTS = {"bird": lambda cfg: cfg, "soft-bird": soft_bird}
+def dreamer_fifo(cfg: BIRDConfig) -> BIRDConfig:
+    """Dreamer with BIRD's FIFO replay and none of its terms (as every agent of the authors'
+    code samples its last 100 episodes): what separates the replay's effect from the mutual
+    information's."""
+    return dataclasses.replace(cfg, confidence=False, entropy_weight=0.0, soft_alpha=0.0)
+
+
+VARIANTS = {"bird": lambda cfg: cfg, "soft-bird": soft_bird, "dreamer-fifo": dreamer_fifo}
 
 
 # -- the terms of eq. 10 and eq. 12 --------------------------------------------------------------
@@ -209,7 +216,8 @@ def configs(state: bool = False) -> dict:
 def train(profile: str | None = None, run_dir: str | Path | None = None, seed: int = 0,
           env_id: str | None = None, episodes: int | None = None, progress: bool = True,
           device=None, state: bool = False, variant: str = "bird", **overrides) -> BIRDAgent:
-    """Train BIRD (``variant="bird"``) or Soft-BIRD (``"soft-bird"``) headless in a profile
+    """Train BIRD (``variant="bird"``), Soft-BIRD (``"soft-bird"``) or Dreamer with BIRD's
+    replay (``"dreamer-fifo"``) headless in a profile
     (``python -m wmlib train bird``), from pixels or from the state."""
     if variant not in VARIANTS:
         raise ValueError(f"Unknown BIRD variant {variant!r}; choose one of {list(VARIANTS)}.")
@@ -219,5 +227,6 @@ def train(profile: str | None = None, run_dir: str | Path | None = None, seed: i
 
 
 __all__ = ["BIRD", "BIRDAgent", "BIRDConfig", "CONFIGS", "STATE_CONFIGS", "VARIANTS",
-           "bird_config", "confidence_weights", "configs", "policy_entropy", "soft_bird",
+           "bird_config", "confidence_weights", "configs", "dreamer_fifo", "policy_entropy",
+           "soft_bird",
            "soft_rewards", "train", "trajectory_log_likelihood"]

@@ -199,3 +199,10 @@ def test_env_steps_keep_counting_when_the_fifo_replay_forgets_and_across_a_resum
     seed_steps = cfg.seed_episodes * cfg.max_steps * cfg.action_repeat
     assert steps == [seed_steps + (i + 1) * cfg.max_steps * cfg.action_repeat for i in range(4)]
     assert len(again.replay) == 2
+
+
+def test_dreamer_fifo_is_dreamer_with_birds_replay_only():
+    cfg = B.VARIANTS["dreamer-fifo"](B.CONFIGS["quick"])
+    assert (cfg.confidence, cfg.entropy_weight, cfg.soft_alpha) == (False, 0.0, 0.0)
+    assert cfg.replay_capacity == B.QUICK_CAPACITY
+    assert B.DREAMER_CONFIGS["quick"].replay_capacity > 100 * cfg.replay_capacity

@@ -177,6 +177,10 @@ def test_the_imagination_gap_compares_h_step_reward_sums_on_the_same_episode():
     # Real 3-step sums from every start t = 0..8: rewards t+1..t+3 = 3t + 6, mean over t.
     assert gap["gap_real"] == pytest.approx(np.mean([3 * t + 6 for t in range(T - 3)]))
     assert gap["gap_abs"] >= abs(gap["gap_imagined"] - gap["gap_real"]) - 1e-6
+    torch.manual_seed(1)
+    steps = d.imagination_gap(episode, per_step=True)
+    assert steps["real_per_step"].tolist() == [3 * t + 6 for t in range(T - 3)]
+    assert steps["imagined_per_step"].mean() == pytest.approx(steps["gap_imagined"], rel=1e-5)
     with pytest.raises(ValueError, match="too short"):
         d.imagination_gap({k: v[:3] for k, v in episode.items()})
 

@@ -223,7 +223,7 @@ viz.show_source(cem_plan)
 # %%
 # NBVAL_CHECK_OUTPUT
 target = torch.tensor([[0.5, -0.3], [0.2, 0.8], [-0.6, 0.1]])
-gen = torch.Generator().manual_seed(0)
+gen = devices.generator("cpu", 0)  # a CPU toy: the target lives on the CPU
 trace = []
 first = cem_plan(lambda a: -((a - target) ** 2).sum((1, 2)), horizon=3, action_dim=2,
                  candidates=500, top_k=50, iterations=8, generator=gen, trace=trace)
@@ -279,7 +279,7 @@ print(f"simulated return {predicted:.6f}, environment paid {paid:.6f}")
 obs, _ = env.reset(seed=0)
 trace = []
 cem_plan(sim.returns, cfg.horizon, 1, cfg.candidates, cfg.top_k, cfg.iterations,
-         generator=torch.Generator().manual_seed(0), trace=trace)
+         generator=devices.generator("cpu", 0), trace=trace)  # the simulator: CPU
 fig, ax = plt.subplots(1, 2, figsize=(11, 3.4), layout="constrained")
 steps = np.arange(cfg.horizon)
 colors = plt.cm.viridis(np.linspace(0, 1, len(trace)))
@@ -619,7 +619,7 @@ def mppi_plan(objective, horizon, action_dim, candidates=500, iterations=8, temp
 
 
 first = mppi_plan(lambda a: -((a - target) ** 2).sum((1, 2)), 3, 2,
-                  generator=torch.Generator().manual_seed(0))
+                  generator=devices.generator("cpu", 0))  # a CPU toy
 assert torch.allclose(first, target[0], atol=0.1), first
 print("MPPI first action:", [round(x, 2) for x in first.tolist()])
 

@@ -359,7 +359,7 @@ def toy_batch(b, t, g):
 
 
 torch.manual_seed(0)  # a toy small enough for the CPU, whatever the session's device
-toy_test = toy_batch(256, 10, torch.Generator().manual_seed(1))
+toy_test = toy_batch(256, 10, devices.generator("cpu", 1))
 toy_nll = {}
 for k in (1, 5):
     toy = MDNRNN(latent_dim=2, action_dim=1, hidden=32, n_mixtures=k, reward_head=False,

@@ -71,7 +71,7 @@ import numpy as np
 import torch
 
 import wmlib
-from wmlib import envs, paths, results, viz
+from wmlib import devices, envs, paths, results, viz
 from wmlib.agents import dreamer, planet
 from wmlib.models.rssm import LatentDynamics
 from wmlib.objectives import kl, kl_balance, lambda_return
@@ -183,7 +183,7 @@ print([round(x, 4) for x in lam.tolist()])
 # state by 20%. Over 20,000 sampled trajectories of $H = 15$ steps:
 
 # %%
-gen = torch.Generator().manual_seed(0)
+gen = devices.generator("cpu", 0)  # a CPU toy: the chain needs no model
 H, N, gamma_ = 15, 20_000, 0.99
 true_value = 1 / (1 - gamma_)
 sampled_rewards = 1 + 3 * torch.randn(H, N, generator=gen)

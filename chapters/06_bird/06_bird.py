@@ -161,16 +161,8 @@ state_env = trained["dreamer"].env
 eval_episode = trained["dreamer"].evaluate(1, seed=700)  # returns; the episode is kept
 episode = trained["dreamer"].eval_episodes[0]
 d = trained["dreamer"].dreamer
-H = cfg.horizon
-with torch.no_grad():
-    world = d.world
-    obs, actions, rewards = world.prepare({k: np.asarray(episode[k])[None]
-                                           for k in ("obs", "action", "reward")})
-    posteriors, _ = world.dynamics.observe(world.embed(obs), actions)
-    T = rewards.shape[0] - H
-    imagined, _ = world.dynamics.imagine_with_policy(posteriors[:T].flatten(), d.actor.mode, H)
-    imagined_sum = world.predict_reward(imagined.features()).sum(0).cpu().numpy()
-    real_sum = rewards[:, 0].unfold(0, H, 1)[1:T + 1].sum(-1).cpu().numpy()
+gap = d.imagination_gap(episode, per_step=True)
+real_sum, imagined_sum = gap.pop("real_per_step"), gap.pop("imagined_per_step")
 fig, ax = plt.subplots(figsize=(8, 3))
 ax.plot(real_sum, "k", label="real: sum of the next 15 rewards")
 ax.plot(imagined_sum, "C0", label="imagined by Dreamer's model, same actor")
@@ -178,7 +170,6 @@ ax.set_xlabel("decision t of the episode (action repeat 8)")
 ax.set_ylabel("15-step return")
 ax.legend(fontsize=8)
 plt.show()
-gap = d.imagination_gap(episode)
 print({k: round(v, 2) for k, v in gap.items()})
 
 # %% [markdown]

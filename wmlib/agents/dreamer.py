@@ -230,13 +230,15 @@ class Dreamer(nn.Module):
         return self.world.predict_reward(features)
 
     @torch.no_grad()
-    def imagination_gap(self, episode: dict, horizon: int | None = None) -> dict:
+    def imagination_gap(self, episode: dict, horizon: int | None = None,
+                        per_step: bool = False) -> dict:
         """How far imagination is from reality for the same policy (Zhu et al. 2020, section 4):
         filter a real ``episode`` (acted by the actor's mode, as in evaluation) to posteriors
         ``s_t``, imagine ``H`` steps from every ``s_t`` with the actor's mode, and compare the
         imagined reward sum ``sum_k r_hat_{t+k}`` with the real one ``sum_k r_{t+k}``,
         k = 1..H. Returns the means over t of the imagined and real H-step returns and of the
-        absolute gap between them (in reward units)."""
+        absolute gap between them (in reward units); with ``per_step`` also the arrays of
+        both sums over t (``imagined_per_step``, ``real_per_step``)."""
         world, horizon = self.world, horizon or self.cfg.horizon
         batch = {k: np.asarray(episode[k])[None] for k in ("obs", "action", "reward")}
         obs, actions, rewards = world.prepare(batch)
@@ -249,8 +251,12 @@ class Dreamer(nn.Module):
         imagined, _ = world.dynamics.imagine_with_policy(start, self.actor.mode, horizon)
         imagined_sum = world.predict_reward(imagined.features()).sum(0)            # [T]
         real = rewards[:, 0].unfold(0, horizon, 1)[1:T + 1].sum(-1)                 # [T]
-        return {"gap_imagined": imagined_sum.mean().item(), "gap_real": real.mean().item(),
-                "gap_abs": (imagined_sum - real).abs().mean().item()}
+        gap = {"gap_imagined": imagined_sum.mean().item(), "gap_real": real.mean().item(),
+               "gap_abs": (imagined_sum - real).abs().mean().item()}
+        if per_step:
+            gap.update(imagined_per_step=imagined_sum.cpu().numpy(),
+                       real_per_step=real.cpu().numpy())
+        return gap
 
     def actor_loss(self, posteriors: State) -> tuple[torch.Tensor, State, torch.Tensor,
                                                       torch.Tensor]:

@@ -39,9 +39,9 @@ def test_the_automatic_profile_on_a_gpu_is_the_one_hour_profile_never_full(monke
 
 
 def test_every_agent_has_a_config_for_every_profile():
-    from wmlib.agents import mpc, planet, world_models
+    from wmlib.agents import mpc, planet, planet_variants, world_models
 
-    for configs in (mpc.CONFIGS, planet.CONFIGS, planet.EXPERIMENTS, world_models.CONFIGS):
+    for configs in (mpc.CONFIGS, planet.CONFIGS, planet_variants.EXPERIMENTS, world_models.CONFIGS):
         assert set(configs) == set(profiles.PROFILES)
 
 

@@ -6,6 +6,7 @@ Commands:
   build CHAPTER...         execute chapter notebooks in a profile into build/
   train AGENT              chapter 3 (planet), 4 (dreamer), 5 (collodreamer) or 6 (bird)
                            headless (checkpoints, resume)
+  variants                 chapter 3: RNN, SSM, RSSM and latent overshooting on the same data
   compare-planners         chapter 5: every planner on chapter 4's world model
   world-models             chapter 2: the World Models pipeline on CarRacing (resumes)
   bench                    environment and planning throughput for each profile
@@ -137,6 +138,22 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_variants(args) -> int:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from wmlib.agents.planet_variants import run_experiment
+
+    out = run_experiment(args.profile, names=args.names, seeds=args.seeds, device=args.device,
+                         run_dir=args.run_dir, progress=not args.no_progress)
+    for (name, seed), s in out.items():
+        print(f"{name:10} seed {seed}: posterior {s['posterior_mse']:.5f}, open-loop 1/"
+              f"{len(s['open_loop_mse'])} steps {s['open_loop_mse'][0]:.5f} "
+              f"{s['open_loop_mse'][-1]:.5f} ({s['train_seconds']:.0f} s)")
+    return 0
+
+
 def cmd_compare_planners(args) -> int:
     import torch
 
@@ -227,6 +244,19 @@ def main(argv: list[str] | None = None) -> int:
                         "the same seeds) into the record")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(fn=cmd_train)
+    from wmlib.agents.planet_variants import VARIANTS
+
+    s = add("variants", help="chapter 3: RNN, SSM, RSSM and latent overshooting trained on the "
+            "same random episodes, open-loop errors recorded (resumes from --run-dir)")
+    s.add_argument("--profile", default=None, help="smoke, quick, gpu or full (default: auto)")
+    s.add_argument("--names", nargs="+", choices=list(VARIANTS), default=None,
+                   help="variants to train (default: all); two processes can split them")
+    s.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="default: the profile's seeds 0..n-1")
+    s.add_argument("--run-dir", default="runs/ch03_variants")
+    s.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(fn=cmd_variants)
     from wmlib.latent_mpc import PLANNERS
 
     s = add("compare-planners", help="chapter 5: random shooting, CEM, MPPI, LatCo and "

@@ -1,0 +1,284 @@
+"""Chapter 3's model experiments: RNN, SSM and RSSM (PlaNet, section 3), with and without latent
+overshooting (PlaNet, eq. (7)), trained on the same random episodes and compared by their
+open-loop predictions on a held-out episode.
+
+* `ExperimentConfig`, `EXPERIMENTS`: the sizes per profile;
+* `VARIANTS`: the five models, each a latent-dynamics ``kind`` and an overshooting distance;
+* `collect_data`: the random episodes (seeded) every variant trains on, and the test episode;
+* `fit`: train only the model on a fixed replay (checkpointed and resumable with ``run_dir``);
+* `train_variant`: one variant and seed, loaded when its run directory holds the finished run;
+* `open_loop`, `open_loop_error`: filter a few frames, then predict without observations;
+* `mean_frame_error`: the floor a model that knows only the background reaches;
+* `run_experiment`: every variant and seed, recorded in ``results/ch03_variants_<profile>.json``
+  (``python -m wmlib variants``).
+
+The models are PlaNet's (`wmlib.agents.planet.PlaNet`) with reward overshooting off: the
+experiment compares the latent dynamics and latent overshooting alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from wmlib.agents.planet import CONFIGS, PlaNet, PlaNetConfig
+from wmlib.training import History, load_checkpoint, scalars, train_loop
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Sizes of chapter 3's model experiments (the agent's run uses `PlaNetConfig`)."""
+
+    data_episodes: int = 10             # random episodes every variant is trained on
+    updates: int = 2000                 # gradient steps per variant
+    batch_size: int = 50
+    chunk_length: int = 50
+    overshooting: int = 8               # D of the ablation (and of the RNN's obs. overshooting)
+    rnn_overshooting: int = 3
+    context: int = 5                    # frames the model filters before predicting open-loop
+    open_loop: int = 15                 # open-loop prediction steps
+    starts: int = 8                     # start points averaged in the error-vs-horizon plot
+    seeds: int = 3                      # seeds per variant
+    max_steps: int | None = None
+
+
+EXPERIMENTS = {
+    "smoke": ExperimentConfig(data_episodes=2, updates=3, batch_size=2, chunk_length=8,
+                              overshooting=3, rnn_overshooting=2, context=2, open_loop=4,
+                              starts=2, seeds=1, max_steps=12),
+    # quick: enough updates for the posteriors to show the cart and the pole (at 200 updates of
+    # 8 x 32 they showed only the background: every model was worse than the mean frame)
+    "quick": ExperimentConfig(data_episodes=20, updates=1000, batch_size=16, chunk_length=32,
+                              overshooting=8, rnn_overshooting=2),
+    # the one-hour profile: the paper's batch, fewer updates, so the agent keeps its budget
+    "gpu": ExperimentConfig(data_episodes=20, updates=1000),
+    "full": ExperimentConfig(),
+}
+
+# name -> (latent dynamics kind, latent overshooting distance; None: the experiment's D)
+VARIANTS = {"rnn": ("rnn", 0), "ssm": ("ssm", 0), "rssm": ("rssm", 0),
+            "ssm + LO": ("ssm", None), "rssm + LO": ("rssm", None)}
+DATA_SEED, TEST_SEED = 1000, 5000
+
+
+def collect_data(env, exp: ExperimentConfig):
+    """The random episodes every variant trains on (seeds 1000, 1001, ...) and the held-out
+    test episode (seed 5000); the same on every machine."""
+    from wmlib.replay import Replay
+    from wmlib.rollout import random_policy, run_episode
+
+    data = Replay(seed=0)
+    for i in range(exp.data_episodes):
+        s = DATA_SEED + i
+        data.add(run_episode(env, random_policy(env, seed=s), seed=s, max_steps=exp.max_steps)[0])
+    test, _ = run_episode(env, random_policy(env, seed=TEST_SEED), seed=TEST_SEED,
+                          max_steps=exp.max_steps)
+    return data, test
+
+
+def fit(model: PlaNet, replay, updates: int, batch_size: int, chunk_length: int,
+        overshooting: int = 0, beta: float = 1.0, lr: float | None = None, seed: int = 0,
+        progress: bool = True, desc: str = "model", run_dir: str | Path | None = None
+        ) -> History:
+    """Train only the model on a fixed replay: ``updates`` steps of `PlaNet.loss`.
+
+    The batch of step ``k`` is drawn from a generator seeded by ``(seed, k)``, so a run resumed
+    from ``run_dir`` (checkpoint every 100 steps) sees the batches it would have seen."""
+    cfg = model.cfg
+    optim = torch.optim.Adam(model.parameters(), lr=lr or cfg.lr, eps=cfg.adam_eps)
+
+    def update(step):
+        replay.rng = np.random.default_rng([seed, step])
+        batch = model.prepare(replay.sample(batch_size, chunk_length))
+        loss, metrics, _ = model.loss(*batch, overshooting=overshooting, beta=beta)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optim.step()
+        return scalars(metrics)
+
+    # ``updates`` is left out: asking a finished run for more updates continues it
+    config = {**dataclasses.asdict(cfg), "batch_size": batch_size,
+              "chunk_length": chunk_length, "overshooting": overshooting, "beta": beta,
+              "seed": seed}
+    return train_loop(update, updates, config=config, modules={"model": model, "optim": optim},
+                      run_dir=run_dir, desc=desc, progress=progress)
+
+
+def variant_config(name: str, cfg: PlaNetConfig, exp: ExperimentConfig) -> tuple[PlaNetConfig, int]:
+    """The model configuration and overshooting distance of variant ``name`` (`VARIANTS`)."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown variant {name!r}: choose one of {sorted(VARIANTS)}")
+    kind, distance = VARIANTS[name]
+    distance = exp.overshooting if distance is None else distance
+    if kind == "rnn":  # its open-loop step is trained by observation overshooting
+        distance = exp.rnn_overshooting
+    return dataclasses.replace(cfg, kind=kind, overshooting_reward=0.0), distance
+
+
+def slug(name: str, seed: int) -> str:
+    return f"{name.replace(' + ', '_').lower()}_seed{seed}"
+
+
+def train_variant(name: str, seed: int, data, action_size: int, cfg: PlaNetConfig,
+                  exp: ExperimentConfig, device=None, run_dir: str | Path | None = None,
+                  progress: bool = True) -> tuple[PlaNet, History, float]:
+    """Train variant ``name`` with ``seed`` (or load it: with ``run_dir``, a finished run is
+    loaded and an interrupted one resumes). Returns the model, its history and the training
+    seconds (summed over sessions)."""
+    model_cfg, distance = variant_config(name, cfg, exp)
+    torch.manual_seed(seed)
+    model = PlaNet(model_cfg, action_size)
+    if device is not None:
+        model = model.to(device)
+    directory = Path(run_dir) / slug(name, seed) if run_dir is not None else None
+    seconds_file = directory / "seconds.txt" if directory else None
+    before = float(seconds_file.read_text()) if seconds_file and seconds_file.exists() else 0.0
+    start = time.time()
+    history = fit(model, data, exp.updates, exp.batch_size, exp.chunk_length,
+                  overshooting=distance, seed=seed, progress=progress,
+                  desc=f"{name} (seed {seed})", run_dir=directory)
+    seconds = before + time.time() - start
+    if seconds_file is not None:
+        seconds_file.write_text(f"{seconds:.1f}")
+    model.eval()
+    return model, history, seconds
+
+
+@torch.no_grad()
+def open_loop(model: PlaNet, episode: dict, start: int, context: int, horizon: int,
+              seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Filter ``context`` frames from ``start``, then predict ``horizon`` frames open-loop.
+
+    The frames are quantised as the model saw them, at the centre of each bin (the expected value
+    of PlaNet's dequantisation noise). Returns ``(real, predicted, error)``: uint8 frames ``[context + horizon, 3, 64, 64]`` (the
+    first ``context`` predicted frames are reconstructions from the posterior) and the mean
+    squared error per pixel of every predicted frame against the real one.
+    """
+    from wmlib.envs import postprocess
+
+    torch.manual_seed(seed)
+    n = context + horizon
+    obs = model.preprocess(episode["obs"][start:start + n], noise=False)[:, None]
+    if model.cfg.bits < 8:  # the centre of each quantisation bin: what the model, trained on
+        obs = obs + 0.5 / 2 ** model.cfg.bits  # frames with dequantisation noise, predicts
+    actions = torch.as_tensor(episode["action"][start:start + n], dtype=torch.float32,
+                              device=obs.device)[:, None]
+    posteriors, _ = model.dynamics.observe(model.embed(obs[:context]), actions[:context])
+    imagined = model.dynamics.imagine(actions[context:], posteriors[-1])
+    features = torch.cat([posteriors.features(), imagined.features()])
+    predicted = model.decode(features).clamp(-0.5, 0.5)
+    error = ((predicted - obs) ** 2).mean((1, 2, 3, 4))
+    return postprocess(obs[:, 0]), postprocess(predicted[:, 0]), error.cpu().numpy()
+
+
+def starts(episode: dict, exp: ExperimentConfig) -> np.ndarray:
+    """The start points of the open-loop windows, spread evenly over the test episode."""
+    n = exp.context + exp.open_loop
+    return np.linspace(0, len(episode["obs"]) - n, exp.starts).astype(int)
+
+
+def open_loop_error(model: PlaNet, episode: dict, exp: ExperimentConfig) -> np.ndarray:
+    """Mean squared pixel error of the ``context`` posterior reconstructions followed by the
+    ``open_loop`` predictions, averaged over `starts` of the test episode."""
+    return np.mean([open_loop(model, episode, s, exp.context, exp.open_loop)[2]
+                    for s in starts(episode, exp)], 0)
+
+
+def mean_frame_error(data, episode: dict, exp: ExperimentConfig, bits: int = 5) -> float:
+    """The error of always predicting the training data's mean frame, on the same windows:
+    what a model that learned only the background (and no cart, no pole) would score. The
+    frames are quantised to ``bits`` as the models see them (PlaNet: 5)."""
+    from wmlib.envs import preprocess
+
+    frames = np.concatenate([e["obs"] for e in data.episodes])
+    mean = preprocess(frames, bits=bits).mean(0)
+    n = exp.context + exp.open_loop
+    windows = np.concatenate([episode["obs"][s:s + n] for s in starts(episode, exp)])
+    return float(((preprocess(windows, bits=bits) - mean) ** 2).mean())
+
+
+def run_experiment(profile: str | None = None, names=None, seeds=None, device=None,
+                   run_dir: str | Path = "runs/ch03_variants", record: bool = True,
+                   progress: bool = True) -> dict:
+    """Train (or load) every variant in ``names`` for every seed, measure their open-loop
+    errors and, once every variant and seed of the profile is finished, record them in
+    ``results/ch03_variants_<profile>.json`` (``python -m wmlib variants``). Two processes
+    can share the work by asking for different ``names``; the last one to finish records."""
+    from wmlib import envs
+    from wmlib.devices import choose
+    from wmlib.profiles import current_profile
+
+    profile = current_profile(profile)
+    cfg, exp = CONFIGS[profile], EXPERIMENTS[profile]
+    device = choose(device)
+    names = list(names or VARIANTS)
+    seeds = list(range(exp.seeds)) if seeds is None else list(seeds)
+    env = envs.make(cfg.env_id, pixels=True, size=64)
+    data, test = collect_data(env, exp)
+    out = {}
+    for seed in seeds:  # seed-major: every variant of seed 0 first
+        for name in names:
+            model, history, seconds = train_variant(name, seed, data, env.action_space.shape[0],
+                                                    cfg, exp, device, run_dir, progress)
+            out[(name, seed)] = summary(model, history, seconds, test, exp)
+            path = Path(run_dir) / slug(name, seed) / "summary.json"
+            path.write_text(json.dumps(out[(name, seed)]))
+    if record and profile != "smoke":
+        record_experiment(profile, run_dir, data, test, device)
+    return out
+
+
+def summary(model: PlaNet, history: History, seconds: float, test: dict,
+            exp: ExperimentConfig) -> dict:
+    """What the record keeps of one trained variant."""
+    error = open_loop_error(model, test, exp)
+    return {"posterior_mse": round(float(error[:exp.context].mean()), 6),
+            "open_loop_mse": [round(float(e), 6) for e in error[exp.context:]],
+            "final_recon": round(history.last("recon"), 1),
+            "final_kl": round(history.last("kl"), 3), "train_seconds": round(seconds, 1),
+            "updates": int(history["recon"][0][-1]) + 1}
+
+
+def record_experiment(profile: str, run_dir: str | Path, data, test, device=None) -> Path | None:
+    """Write ``results/ch03_variants_<profile>.json`` from the finished variants' summaries in
+    ``run_dir``; ``None`` (nothing written) while some variant or seed is missing."""
+    import platform
+
+    from wmlib import results
+
+    cfg, exp = CONFIGS[profile], EXPERIMENTS[profile]
+    found, logs = {}, []
+    for name in VARIANTS:
+        for seed in range(exp.seeds):
+            path = Path(run_dir) / slug(name, seed)
+            if not (path / "summary.json").exists():
+                return None
+            s = json.loads((path / "summary.json").read_text())
+            if s["updates"] < exp.updates:
+                return None
+            found.setdefault(name, []).append(s)
+            logs.append(f"{name} seed {seed}: {s}")
+    values = {"variants": found, "seeds": list(range(exp.seeds)),
+              "mean_frame_mse": round(mean_frame_error(data, test, exp), 6),
+              "experiment": dataclasses.asdict(exp), "model": dataclasses.asdict(cfg),
+              "data": {"episodes": len(data), "frames": data.num_steps,
+                       "seeds": [DATA_SEED, DATA_SEED + exp.data_episodes],
+                       "test_seed": TEST_SEED}}
+    wall = sum(s["train_seconds"] for v in found.values() for s in v)
+    return results.record(
+        f"ch03_variants_{profile}", values, profile=profile, seed=list(range(exp.seeds)),
+        wall_time_s=wall, log="\n".join(logs) + f"\npython {platform.python_version()}",
+        notes="RNN, SSM, RSSM and SSM/RSSM with latent overshooting, each trained with "
+              f"{exp.seeds} seeds on the same random episodes of cartpole-swingup (pixels); "
+              "squared pixel error of the posterior reconstructions and of open-loop "
+              "predictions on a held-out episode, averaged over start points; the mean frame "
+              "of the training data as the floor of a model that knows only the background.",
+        device=str(device) if device is not None else None)

@@ -82,3 +82,16 @@ def test_train_soft_bird_records_the_gap_and_a_final_evaluation_beside_random(tm
     assert values["gap_curve"] and len(values["gap_curve"][0]) == 4
     assert main(["train", "bird", "--variant", "execution", "--profile", "smoke"]) == 2
     assert main(["train", "bird", "--ablation", "categorical", "--profile", "smoke"]) == 2
+
+
+def test_variants_command_trains_two_models_and_resumes(tmp_path, capsys):
+    from wmlib.cli import main
+
+    args = ["variants", "--profile", "smoke", "--names", "rnn", "rssm + LO", "--run-dir",
+            str(tmp_path), "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "rnn        seed 0: posterior" in out and "rssm + LO  seed 0" in out
+    assert (tmp_path / "rssm_lo_seed0" / "summary.json").exists()
+    assert main(args) == 0  # loaded from the run directory: the same numbers
+    assert capsys.readouterr().out.splitlines()[-2:] == out.splitlines()[-2:]

@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="variants to train (default: all); two processes can split them")
     s.add_argument("--seeds", type=int, nargs="+", default=None,
                    help="default: the profile's seeds 0..n-1")
-    s.add_argument("--run-dir", default="runs/ch03_variants")
+    s.add_argument("--run-dir", default=None, help="default: runs/ch03_variants_<profile>")
     s.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(fn=cmd_variants)

@@ -206,19 +206,21 @@ def mean_frame_error(data, episode: dict, exp: ExperimentConfig, bits: int = 5) 
 
 
 def run_experiment(profile: str | None = None, names=None, seeds=None, device=None,
-                   run_dir: str | Path = "runs/ch03_variants", record: bool = True,
+                   run_dir: str | Path | None = None, record: bool = True,
                    progress: bool = True) -> dict:
     """Train (or load) every variant in ``names`` for every seed, measure their open-loop
     errors and, once every variant and seed of the profile is finished, record them in
-    ``results/ch03_variants_<profile>.json`` (``python -m wmlib variants``). Two processes
+    ``results/ch03_variants_<profile>.json`` (``python -m wmlib variants``; the runs live in
+    ``runs/ch03_variants_<profile>/<variant>_seed<n>/``). Two processes
     can share the work by asking for different ``names``; the last one to finish records."""
-    from wmlib import envs
+    from wmlib import envs, paths
     from wmlib.devices import choose
     from wmlib.profiles import current_profile
 
     profile = current_profile(profile)
     cfg, exp = CONFIGS[profile], EXPERIMENTS[profile]
     device = choose(device)
+    run_dir = run_dir or paths.runs_dir(f"ch03_variants_{profile}")
     names = list(names or VARIANTS)
     seeds = list(range(exp.seeds)) if seeds is None else list(seeds)
     env = envs.make(cfg.env_id, pixels=True, size=64)

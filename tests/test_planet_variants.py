@@ -93,20 +93,39 @@ def test_a_finished_variant_is_loaded_and_an_interrupted_one_resumes(data, tmp_p
 
 
 def test_variants_pick_their_dynamics_and_overshooting():
-    cfg, d = pv.variant_config("rssm + LO", SMOKE, EXP)
-    assert (cfg.kind, d, cfg.overshooting_reward) == ("rssm", EXP.overshooting, 0.0)
-    cfg, d = pv.variant_config("ssm", SMOKE, EXP)
+    cfg, d, beta = pv.variant_config("rssm + LO", SMOKE, EXP)
+    assert (cfg.kind, d, beta, cfg.overshooting_reward) == ("rssm", EXP.overshooting, 1.0, 0.0)
+    cfg, d, beta = pv.variant_config("ssm", SMOKE, EXP)
     assert (cfg.kind, d) == ("ssm", 0)
-    cfg, d = pv.variant_config("rnn", SMOKE, EXP)
+    cfg, d, beta = pv.variant_config("rnn", SMOKE, EXP)
     assert (cfg.kind, d) == ("rnn", EXP.rnn_overshooting)
+    # The quick agent's loss: reward overshooting to its horizon, no d-step KLs.
+    quick = CONFIGS["quick"]
+    cfg, d, beta = pv.variant_config("rssm + RO", quick, pv.EXPERIMENTS["quick"])
+    assert (d, beta, cfg.overshooting_reward) == (quick.overshooting, 0.0, 100.0)
     with pytest.raises(ValueError, match="unknown variant 'lstm'"):
         pv.variant_config("lstm", SMOKE, EXP)
+
+
+def test_reward_errors_against_the_floor_by_hand(data):
+    replay, test = data
+    model = pv.PlaNet(SMOKE, 1)
+    predicted, real = pv.open_loop_rewards(model, test, 1, EXP.context, EXP.open_loop)
+    np.testing.assert_array_equal(real, test["reward"][1:1 + EXP.context + EXP.open_loop])
+    _, features = pv.rollout(model, test, 1, EXP.context, EXP.open_loop)
+    with torch.no_grad():
+        np.testing.assert_allclose(predicted, model.predict_reward(features)[:, 0].numpy())
+    mean = np.concatenate([e["reward"][1:] for e in replay.episodes]).mean()
+    n = EXP.context + EXP.open_loop
+    by_hand = np.mean([(test["reward"][s:s + n] - mean) ** 2 for s in pv.starts(test, EXP)])
+    assert pv.mean_reward_error(replay, test, EXP) == pytest.approx(by_hand)
 
 
 def test_the_record_waits_for_every_variant_and_seed(data, tmp_path, monkeypatch):
     replay, test = data
     monkeypatch.setenv("WMLIB_RESULTS", str(tmp_path / "results"))
     summary = {"posterior_mse": 0.001, "open_loop_mse": [0.002] * EXP.open_loop,
+               "posterior_reward_se": 0.1, "open_loop_reward_se": [0.2] * EXP.open_loop,
                "final_recon": 1.0, "final_kl": 1.0, "train_seconds": 2.0,
                "updates": EXP.updates}
     names = list(pv.VARIANTS)

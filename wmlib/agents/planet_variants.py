@@ -3,7 +3,7 @@ overshooting (PlaNet, eq. (7)), trained on the same random episodes and compared
 open-loop predictions on a held-out episode.
 
 * `ExperimentConfig`, `EXPERIMENTS`: the sizes per profile;
-* `VARIANTS`: the five models, each a latent-dynamics ``kind`` and an overshooting distance;
+* `VARIANTS`: the six models: a latent-dynamics ``kind`` and the overshooting terms;
 * `collect_data`: the random episodes (seeded) every variant trains on, and the test episode;
 * `fit`: train only the model on a fixed replay (checkpointed and resumable with ``run_dir``);
 * `train_variant`: one variant and seed, loaded when its run directory holds the finished run;
@@ -12,8 +12,9 @@ open-loop predictions on a held-out episode.
 * `run_experiment`: every variant and seed, recorded in ``results/ch03_variants_<profile>.json``
   (``python -m wmlib variants``).
 
-The models are PlaNet's (`wmlib.agents.planet.PlaNet`) with reward overshooting off: the
-experiment compares the latent dynamics and latent overshooting alone.
+The models are PlaNet's (`wmlib.agents.planet.PlaNet`) with the quick profile's reward weight;
+reward overshooting is off except in "rssm + RO", the quick agent's own loss, which the
+experiment compares with the plain RSSM on the reward the planner sums.
 """
 
 from __future__ import annotations
@@ -62,9 +63,13 @@ EXPERIMENTS = {
     "full": ExperimentConfig(),
 }
 
-# name -> (latent dynamics kind, latent overshooting distance; None: the experiment's D)
-VARIANTS = {"rnn": ("rnn", 0), "ssm": ("ssm", 0), "rssm": ("rssm", 0),
-            "ssm + LO": ("ssm", None), "rssm + LO": ("rssm", None)}
+# name -> (latent dynamics kind, overshooting distance, beta of the d-step KLs, reward
+# overshooting): a distance of "D" is the experiment's D, "H" the agent's (its planning
+# horizon); the RNN's open-loop step is trained by observation overshooting (`PlaNet.loss`).
+# "rssm + RO" is the loss of the quick agent: reward overshooting to H, no d-step KLs.
+VARIANTS = {"rnn": ("rnn", "rnn", 1.0, False), "ssm": ("ssm", 0, 1.0, False),
+            "rssm": ("rssm", 0, 1.0, False), "ssm + LO": ("ssm", "D", 1.0, False),
+            "rssm + LO": ("rssm", "D", 1.0, False), "rssm + RO": ("rssm", "H", 0.0, True)}
 DATA_SEED, TEST_SEED = 1000, 5000
 
 
@@ -112,15 +117,17 @@ def fit(model: PlaNet, replay, updates: int, batch_size: int, chunk_length: int,
                       run_dir=run_dir, desc=desc, progress=progress)
 
 
-def variant_config(name: str, cfg: PlaNetConfig, exp: ExperimentConfig) -> tuple[PlaNetConfig, int]:
-    """The model configuration and overshooting distance of variant ``name`` (`VARIANTS`)."""
+def variant_config(name: str, cfg: PlaNetConfig, exp: ExperimentConfig
+                   ) -> tuple[PlaNetConfig, int, float]:
+    """The model configuration, overshooting distance and beta of variant ``name``
+    (`VARIANTS`); reward overshooting keeps ``cfg``'s weight where the variant has it."""
     if name not in VARIANTS:
         raise ValueError(f"unknown variant {name!r}: choose one of {sorted(VARIANTS)}")
-    kind, distance = VARIANTS[name]
-    distance = exp.overshooting if distance is None else distance
-    if kind == "rnn":  # its open-loop step is trained by observation overshooting
-        distance = exp.rnn_overshooting
-    return dataclasses.replace(cfg, kind=kind, overshooting_reward=0.0), distance
+    kind, distance, beta, reward_overshooting = VARIANTS[name]
+    distance = {"rnn": exp.rnn_overshooting, "D": exp.overshooting,
+                "H": cfg.overshooting}.get(distance, distance)
+    weight = cfg.overshooting_reward if reward_overshooting else 0.0
+    return dataclasses.replace(cfg, kind=kind, overshooting_reward=weight), distance, beta
 
 
 def slug(name: str, seed: int) -> str:
@@ -133,7 +140,7 @@ def train_variant(name: str, seed: int, data, action_size: int, cfg: PlaNetConfi
     """Train variant ``name`` with ``seed`` (or load it: with ``run_dir``, a finished run is
     loaded and an interrupted one resumes). Returns the model, its history and the training
     seconds (summed over sessions)."""
-    model_cfg, distance = variant_config(name, cfg, exp)
+    model_cfg, distance, beta = variant_config(name, cfg, exp)
     torch.manual_seed(seed)
     model = PlaNet(model_cfg, action_size)
     if device is not None:
@@ -143,7 +150,7 @@ def train_variant(name: str, seed: int, data, action_size: int, cfg: PlaNetConfi
     before = float(seconds_file.read_text()) if seconds_file and seconds_file.exists() else 0.0
     start = time.time()
     history = fit(model, data, exp.updates, exp.batch_size, exp.chunk_length,
-                  overshooting=distance, seed=seed, progress=progress,
+                  overshooting=distance, beta=beta, seed=seed, progress=progress,
                   desc=f"{name} (seed {seed})", run_dir=directory)
     seconds = before + time.time() - start
     if seconds_file is not None:
@@ -153,30 +160,49 @@ def train_variant(name: str, seed: int, data, action_size: int, cfg: PlaNetConfi
 
 
 @torch.no_grad()
-def open_loop(model: PlaNet, episode: dict, start: int, context: int, horizon: int,
-              seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Filter ``context`` frames from ``start``, then predict ``horizon`` frames open-loop.
-
-    The frames are quantised as the model saw them, at the centre of each bin (the expected value
-    of PlaNet's dequantisation noise). Returns ``(real, predicted, error)``: uint8 frames ``[context + horizon, 3, 64, 64]`` (the
-    first ``context`` predicted frames are reconstructions from the posterior) and the mean
-    squared error per pixel of every predicted frame against the real one.
-    """
-    from wmlib.envs import postprocess
-
+def rollout(model: PlaNet, episode: dict, start: int, context: int, horizon: int,
+            seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Filter ``context`` frames from ``start`` with `observe`, then roll the prior forward
+    ``horizon`` steps under the recorded actions with `imagine`. Returns the frames the model
+    is compared with ``[context + horizon, 1, 3, 64, 64]`` (quantised as the model saw them, at
+    the centre of each bin: the expected value of PlaNet's dequantisation noise) and the
+    features ``[context + horizon, 1, F]`` (posteriors, then open-loop priors)."""
     torch.manual_seed(seed)
     n = context + horizon
     obs = model.preprocess(episode["obs"][start:start + n], noise=False)[:, None]
-    if model.cfg.bits < 8:  # the centre of each quantisation bin: what the model, trained on
-        obs = obs + 0.5 / 2 ** model.cfg.bits  # frames with dequantisation noise, predicts
+    if model.cfg.bits < 8:
+        obs = obs + 0.5 / 2 ** model.cfg.bits
     actions = torch.as_tensor(episode["action"][start:start + n], dtype=torch.float32,
                               device=obs.device)[:, None]
     posteriors, _ = model.dynamics.observe(model.embed(obs[:context]), actions[:context])
     imagined = model.dynamics.imagine(actions[context:], posteriors[-1])
-    features = torch.cat([posteriors.features(), imagined.features()])
+    return obs, torch.cat([posteriors.features(), imagined.features()])
+
+
+@torch.no_grad()
+def open_loop(model: PlaNet, episode: dict, start: int, context: int, horizon: int,
+              seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Filter ``context`` frames from ``start``, then predict ``horizon`` frames open-loop
+    (`rollout`). Returns ``(real, predicted, error)``: uint8 frames
+    ``[context + horizon, 3, 64, 64]`` (the first ``context`` predicted frames are
+    reconstructions from the posterior) and the mean squared error per pixel of every
+    predicted frame against the real one."""
+    from wmlib.envs import postprocess
+
+    obs, features = rollout(model, episode, start, context, horizon, seed)
     predicted = model.decode(features).clamp(-0.5, 0.5)
     error = ((predicted - obs) ** 2).mean((1, 2, 3, 4))
     return postprocess(obs[:, 0]), postprocess(predicted[:, 0]), error.cpu().numpy()
+
+
+@torch.no_grad()
+def open_loop_rewards(model: PlaNet, episode: dict, start: int, context: int, horizon: int,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The rewards the reward head predicts along the same `rollout` (what latent CEM sums)
+    and the real ones, ``[context + horizon]`` each."""
+    _, features = rollout(model, episode, start, context, horizon, seed)
+    predicted = model.predict_reward(features)[:, 0].float().cpu().numpy()
+    return predicted, episode["reward"][start:start + context + horizon].astype(np.float32)
 
 
 def starts(episode: dict, exp: ExperimentConfig) -> np.ndarray:
@@ -192,6 +218,14 @@ def open_loop_error(model: PlaNet, episode: dict, exp: ExperimentConfig) -> np.n
                     for s in starts(episode, exp)], 0)
 
 
+def reward_error(model: PlaNet, episode: dict, exp: ExperimentConfig) -> np.ndarray:
+    """Squared error of the predicted rewards (`open_loop_rewards`), per step, averaged over
+    `starts` of the test episode."""
+    pairs = [open_loop_rewards(model, episode, s, exp.context, exp.open_loop)
+             for s in starts(episode, exp)]
+    return np.mean([(p - r) ** 2 for p, r in pairs], 0)
+
+
 def mean_frame_error(data, episode: dict, exp: ExperimentConfig, bits: int = 5) -> float:
     """The error of always predicting the training data's mean frame, on the same windows:
     what a model that learned only the background (and no cart, no pole) would score. The
@@ -203,6 +237,15 @@ def mean_frame_error(data, episode: dict, exp: ExperimentConfig, bits: int = 5) 
     n = exp.context + exp.open_loop
     windows = np.concatenate([episode["obs"][s:s + n] for s in starts(episode, exp)])
     return float(((preprocess(windows, bits=bits) - mean) ** 2).mean())
+
+
+def mean_reward_error(data, episode: dict, exp: ExperimentConfig) -> float:
+    """The squared error of always predicting the training data's mean reward, on the same
+    windows: the floor of a reward head that learned nothing."""
+    mean = np.concatenate([e["reward"][1:] for e in data.episodes]).mean()
+    n = exp.context + exp.open_loop
+    windows = np.concatenate([episode["reward"][s:s + n] for s in starts(episode, exp)])
+    return float(((windows - mean) ** 2).mean())
 
 
 def run_experiment(profile: str | None = None, names=None, seeds=None, device=None,
@@ -241,9 +284,11 @@ def run_experiment(profile: str | None = None, names=None, seeds=None, device=No
 def summary(model: PlaNet, history: History, seconds: float, test: dict,
             exp: ExperimentConfig) -> dict:
     """What the record keeps of one trained variant."""
-    error = open_loop_error(model, test, exp)
+    error, rew = open_loop_error(model, test, exp), reward_error(model, test, exp)
     return {"posterior_mse": round(float(error[:exp.context].mean()), 6),
             "open_loop_mse": [round(float(e), 6) for e in error[exp.context:]],
+            "posterior_reward_se": round(float(rew[:exp.context].mean()), 6),
+            "open_loop_reward_se": [round(float(e), 6) for e in rew[exp.context:]],
             "final_recon": round(history.last("recon"), 1),
             "final_kl": round(history.last("kl"), 3), "train_seconds": round(seconds, 1),
             "updates": int(history["recon"][0][-1]) + 1}
@@ -270,6 +315,7 @@ def record_experiment(profile: str, run_dir: str | Path, data, test, device=None
             logs.append(f"{name} seed {seed}: {s}")
     values = {"variants": found, "seeds": list(range(exp.seeds)),
               "mean_frame_mse": round(mean_frame_error(data, test, exp), 6),
+              "mean_reward_se": round(mean_reward_error(data, test, exp), 6),
               "experiment": dataclasses.asdict(exp), "model": dataclasses.asdict(cfg),
               "data": {"episodes": len(data), "frames": data.num_steps,
                        "seeds": [DATA_SEED, DATA_SEED + exp.data_episodes],
@@ -282,5 +328,7 @@ def record_experiment(profile: str, run_dir: str | Path, data, test, device=None
               f"{exp.seeds} seeds on the same random episodes of cartpole-swingup (pixels); "
               "squared pixel error of the posterior reconstructions and of open-loop "
               "predictions on a held-out episode, averaged over start points; the mean frame "
-              "of the training data as the floor of a model that knows only the background.",
+              "of the training data as the floor of a model that knows only the background; the "
+              "same for the rewards predicted along the rollouts (the quick agent's reward "
+              "overshooting against the plain RSSM).",
         device=str(device) if device is not None else None)

@@ -56,7 +56,7 @@ EXPERIMENTS = {
                               starts=2, seeds=1, max_steps=12),
     # quick: enough updates for the posteriors to show the cart and the pole (at 200 updates of
     # 8 x 32 they showed only the background: every model was worse than the mean frame)
-    "quick": ExperimentConfig(data_episodes=20, updates=2000, batch_size=16, chunk_length=32,
+    "quick": ExperimentConfig(data_episodes=20, updates=1500, batch_size=16, chunk_length=32,
                               overshooting=8, rnn_overshooting=2),
     # the one-hour profile: the paper's batch, fewer updates, so the agent keeps its budget
     "gpu": ExperimentConfig(data_episodes=20, updates=1000),

@@ -10,7 +10,7 @@ from torch import nn
 
 from wmlib.agents.planet import CONFIGS, PlaNet, PlaNetAgent, PlaNetPolicy, curve
 from wmlib.models.rssm import State
-from wmlib.training import CheckpointMismatch, scalars
+from wmlib.training import CheckpointMismatch, load_checkpoint, save_checkpoint, scalars
 
 SMOKE = CONFIGS["smoke"]
 
@@ -301,3 +301,18 @@ def test_learning_the_model_lets_latent_cem_steer_towards_reward():
         progress=False)
     model.eval()
     assert min(first_actions()) > 0.3
+
+
+def test_a_checkpoint_from_before_an_option_existed_loads_only_at_its_old_value(tmp_path):
+    model = PlaNet(SMOKE, action_size=1)
+    path = tmp_path / "old.pt"
+    save_checkpoint(path, SMOKE, 3, {"model": model})
+    state = torch.load(path, weights_only=False)
+    del state["config"]["kl_alpha"]  # saved before DreamerV2's KL balancing was an option
+    state["fingerprint"] = "old"
+    torch.save(state, path)
+    assert load_checkpoint(path, SMOKE, {"model": model})["step"] == 3  # 0.5: the plain KL
+    with pytest.raises(CheckpointMismatch, match="kl_alpha: checkpoint None, now 0.8"):
+        load_checkpoint(path, dataclasses.replace(SMOKE, kl_alpha=0.8), {"model": model})
+    with pytest.raises(CheckpointMismatch, match="free_nats"):  # not an added option
+        load_checkpoint(path, dataclasses.replace(SMOKE, free_nats=2.0), {"model": model})

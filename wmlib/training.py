@@ -113,8 +113,16 @@ def load_checkpoint(path: str | Path, config, modules: dict, history: History | 
     state = torch.load(Path(path), map_location=map_location, weights_only=False)
     if state["fingerprint"] != fingerprint(config):
         ours, theirs = config_dict(config), state["config"]
+        # Options added to a config class after the checkpoint was saved do not make it
+        # another configuration when they hold the value that reproduces the old behaviour
+        # (the class lists those in ``LEGACY``; options not listed there always count).
+        legacy = getattr(type(config), "LEGACY", {})
+        added = {k for k, v in legacy.items() if k not in theirs and ours.get(k) == v}
         diff = {k: (theirs.get(k), ours.get(k)) for k in sorted(set(ours) | set(theirs))
-                if ours.get(k) != theirs.get(k)}
+                if ours.get(k) != theirs.get(k) and k not in added}
+    else:
+        diff = {}
+    if diff:
         lines = "\n".join(f"  {k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in diff.items())
         raise CheckpointMismatch(
             f"The checkpoint {path} was saved with another configuration:\n{lines}\n"

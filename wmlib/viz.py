@@ -46,6 +46,16 @@ def plot_curves(history, *keys: str, ax=None, smooth: int = 1, xlabel: str = "st
     return ax
 
 
+def seed_band(ax, x, runs, label: str, color=None, **kw):
+    """The mean over seeds (the rows of ``runs``) as a line and their range (lowest to highest
+    seed) as a band; returns the mean."""
+    y = np.asarray(runs, float)
+    mean = y.mean(0)
+    (line,) = ax.plot(x, mean, label=f"{label} ({len(y)} seeds)", color=color, **kw)
+    ax.fill_between(x, y.min(0), y.max(0), color=line.get_color(), alpha=0.15, lw=0)
+    return mean
+
+
 def frame_grid(frames, ncols: int = 8, titles=None, scale: float = 1.2):
     """Show frames in a grid; returns the figure."""
     import matplotlib.pyplot as plt

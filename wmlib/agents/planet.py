@@ -106,6 +106,10 @@ class PlaNetConfig:
     iterations: int = 10
 
 
+# Options added after the first recorded runs, with the values those runs had implicitly:
+# a checkpoint saved before an option existed still loads when the option holds this value.
+PlaNetConfig.LEGACY = {"pixels": True, "classes": 0, "kl_clamp": "step", "kl_alpha": 0.5}
+
 CONFIGS = {
     "smoke": PlaNetConfig(depth=4, stoch_size=4, deter_size=16, hidden_size=16, batch_size=4,
                           chunk_length=8, seed_episodes=2, collect_interval=3, episodes=2,

@@ -39,3 +39,18 @@ def test_plots_draw():
     frames = np.zeros((4, 8, 8, 3), np.uint8)
     assert viz.frame_grid(frames, ncols=2).axes
     assert viz.compare_strips(frames, frames, context=2).axes
+
+
+def test_seed_band_draws_the_mean_and_the_range_of_the_seeds():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    runs = [[1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [2.0, 5.0, 2.0]]
+    mean = viz.seed_band(ax, [0, 1, 2], runs, "model")
+    np.testing.assert_allclose(mean, [2.0, 3.0, 2.0])
+    (line,) = ax.lines
+    assert line.get_label() == "model (3 seeds)"
+    np.testing.assert_allclose(line.get_ydata(), [2.0, 3.0, 2.0])
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == 1.0 and band.max() == 5.0  # lowest and highest seed
+    plt.close(fig)

@@ -29,7 +29,11 @@
 #    their open-loop predictions side by side.
 # 2. What does **latent overshooting** add? We derive it from the one-step ELBO and ablate it.
 # 3. Does **CEM in latent space** (Algorithm 1 around it) learn cartpole-swingup from pixels
-#    on a laptop? We show the learning curve next to the paper's table.
+#    on a laptop? We show the learning curve and a final evaluation next to the paper's table.
+#
+# **Prerequisites.** Chapter 1 (CEM, model-predictive control, action repeat); chapter 2's VAE
+# (an encoder, a decoder and a KL term); the evidence lower bound of variational inference;
+# recurrent networks (a GRU).
 #
 # Sources: the PlaNet paper (Hafner et al. 2019, *Learning Latent Dynamics for Planning from
 # Pixels*, arXiv:1811.04551: SSM, RSSM, the ELBO, latent overshooting, CEM; the equation numbers

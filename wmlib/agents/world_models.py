@@ -835,9 +835,14 @@ def summarize(cfg: WorldModelsConfig, run: Run, evals: dict, controllers: dict) 
             "config": {k: v for k, v in asdict(cfg).items()}}
 
 
-def record_results(summary: dict, profile: str, run: Run, wall_time_s: float,
+def record_results(summary: dict, profile: str, run: Run, wall_time_s: float | None = None,
                    name: str | None = None) -> Path:
+    """Write ``results/ch02_world_models_<profile>.json`` with the run's log. The wall time
+    defaults to the sum of the run's stage times (over every session that resumed it)."""
     from wmlib import results
+
+    if wall_time_s is None:
+        wall_time_s = sum(run.timings.values())
 
     log = (run.dir / "log.txt").read_text() if (run.dir / "log.txt").exists() else ""
     return results.record(

@@ -3,5 +3,6 @@
 # in the smoke profile. Creates .venv and installs everything on first use.
 source "$(dirname "$0")/_env.sh"
 export WMLIB_PROFILE=smoke
+export WMLIB_HEADLESS=1  # no widgets under nbval (wmlib.viz.interactive)
 ruff check .
 python -m pytest tests chapters --nbval-lax --nbval-current-env -p no:cacheprovider "$@"

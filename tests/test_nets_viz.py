@@ -54,3 +54,10 @@ def test_seed_band_draws_the_mean_and_the_range_of_the_seeds():
     band = ax.collections[0].get_paths()[0].vertices[:, 1]
     assert band.min() == 1.0 and band.max() == 5.0  # lowest and highest seed
     plt.close(fig)
+
+
+def test_interactive_is_off_under_the_builder_and_the_tests(monkeypatch):
+    monkeypatch.setenv("WMLIB_HEADLESS", "1")
+    assert not viz.interactive()
+    monkeypatch.delenv("WMLIB_HEADLESS")
+    assert viz.interactive()

@@ -63,6 +63,7 @@ def build(chapters: list[str], profile: str = "smoke", out: str | Path = "build"
     written = []
     old = os.environ.get("WMLIB_PROFILE")
     os.environ["WMLIB_PROFILE"] = profile
+    os.environ["WMLIB_HEADLESS"] = "1"  # no widgets in executed copies (`wmlib.viz.interactive`)
     try:
         for nb_path in resolve(chapters):
             nb = nbformat.read(nb_path, as_version=4)

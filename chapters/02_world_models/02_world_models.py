@@ -242,14 +242,14 @@ def decode_with(**values):
     plt.show()
 
 
-try:
+if viz.interactive():
     import ipywidgets as widgets
 
     sliders = {f"z{i}": widgets.FloatSlider(value=float(z_base[i]), min=-3.0, max=3.0, step=0.1,
                                             description=f"z[{i}]") for i in top}
     widgets.interact(decode_with, **sliders)
-except ImportError:
-    print("pip install ipywidgets for the sliders")
+else:
+    print("(the sliders appear when you run this notebook in Jupyter)")
 
 d = int(top[0])
 strip = []
@@ -379,7 +379,7 @@ for tau in (0.1, 1.0, 1.5):
     plt.show()
 
 # %%
-try:
+if viz.interactive():
     import ipywidgets as widgets
 
     def show_dream(temperature=1.0, seed=0):
@@ -391,8 +391,8 @@ try:
     widgets.interact(show_dream, temperature=widgets.FloatSlider(1.0, min=0.05, max=2.0,
                                                                  step=0.05),
                      seed=widgets.IntSlider(0, min=0, max=20))
-except ImportError:
-    print("pip install ipywidgets for the temperature slider")
+else:
+    print("(the temperature slider appears when you run this notebook in Jupyter)")
 
 # %% [markdown]
 # ### Why a mixture?

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from wmlib.agents.planet import CONFIGS, PlaNet, PlaNetConfig
-from wmlib.training import History, load_checkpoint, scalars, train_loop
+from wmlib.training import History, scalars, train_loop
 
 
 @dataclass(frozen=True)

@@ -61,3 +61,14 @@ def test_interactive_is_off_under_the_builder_and_the_tests(monkeypatch):
     assert not viz.interactive()
     monkeypatch.delenv("WMLIB_HEADLESS")
     assert viz.interactive()
+
+
+def test_progress_bars_are_text_when_headless(monkeypatch):
+    from tqdm import tqdm as text_tqdm
+
+    from wmlib import progress
+
+    monkeypatch.setenv("WMLIB_HEADLESS", "1")
+    bar = progress.tqdm(range(3), disable=True)
+    assert type(bar) is text_tqdm and bar.mininterval == 30.0
+    bar.close()

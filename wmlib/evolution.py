@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from wmlib.progress import tqdm
 from wmlib.training import History
 
 Fitness = Callable[[np.ndarray, int], float]

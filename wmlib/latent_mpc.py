@@ -156,9 +156,8 @@ def fit_reward_head(world: PlaNet, replay, steps: int = 500, batch_size: int = 1
     """A fresh reward head ``r(s_t)`` (PlaNet's architecture) fitted by squared error to the
     rewards of ``replay`` on the frozen world model's posterior features. Returns the head and
     its loss per step."""
-    from tqdm.auto import tqdm
-
     from wmlib.nets import mlp
+    from wmlib.progress import tqdm
 
     device = world._device()
     head = mlp(world.dynamics.feature_size, 1, hidden or world.cfg.hidden_size, 2).to(device)
@@ -194,7 +193,7 @@ def fit_value(collo, replay, steps: int = 500, reward: nn.Module | None = None,
     """Train ``collo.value`` with ColloDreamer's first method (eq. 10's targets along the
     replay's real latent trajectories) under ``reward`` (default: the world model's head).
     Returns the loss per step."""
-    from tqdm.auto import tqdm
+    from wmlib.progress import tqdm
 
     optim = torch.optim.Adam(collo.value.parameters(), lr=collo.cfg.value_lr)
     losses = []

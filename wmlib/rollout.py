@@ -6,7 +6,8 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from tqdm.auto import tqdm
+
+from wmlib.progress import tqdm
 
 
 def run_episode(env, act: Callable[[np.ndarray], np.ndarray], seed: int | None = None,

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+
+from wmlib.progress import tqdm
 
 
 class CheckpointMismatch(ValueError):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 
 import numpy as np
 
@@ -49,10 +48,12 @@ def plot_curves(history, *keys: str, ax=None, smooth: int = 1, xlabel: str = "st
 
 def interactive() -> bool:
     """Whether someone can move a widget: False under the book's builder and the tests
-    (``WMLIB_HEADLESS=1``, set by ``python -m wmlib build`` and ``scripts/test.sh``), where
-    nobody would, and where an ipywidgets cell can block the executing client until its
-    timeout (jupyter/nbclient#312)."""
-    return os.environ.get("WMLIB_HEADLESS", "").strip().lower() not in ("1", "true", "yes")
+    (``WMLIB_HEADLESS=1``, set by ``python -m wmlib build`` and ``scripts/test.sh``; see
+    `wmlib.progress.headless`), where nobody would, and where an ipywidgets cell can block the
+    executing client until its timeout (jupyter/nbclient#312)."""
+    from wmlib.progress import headless
+
+    return not headless()
 
 
 def seed_band(ax, x, runs, label: str, color=None, **kw):

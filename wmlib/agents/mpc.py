@@ -152,8 +152,7 @@ def evaluate(env, act, episodes: int, seed: int = 0, max_steps: int | None = Non
     """Returns of ``episodes`` episodes with seeds ``seed, seed+1, ...``; ``log`` gets one line
     per episode (``None``: silent); ``progress=False`` shows no progress bars (a saved
     notebook then holds only text)."""
-    from tqdm.auto import tqdm
-
+    from wmlib.progress import tqdm
     from wmlib.rollout import run_episode
 
     returns = []

@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from wmlib import devices, envs
 from wmlib.evolution import Evaluator, cmaes
 from wmlib.models.controller import Controller
 from wmlib.models.mdnrnn import MDNRNN
 from wmlib.models.vae import VAE
+from wmlib.progress import tqdm
 from wmlib.training import History, scalars, train_loop
 
 DATA_SEED = 2_000_000  # track seeds of the random rollouts

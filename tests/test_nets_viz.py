@@ -68,7 +68,9 @@ def test_progress_bars_are_text_when_headless(monkeypatch):
 
     from wmlib import progress
 
+    import io
+
     monkeypatch.setenv("WMLIB_HEADLESS", "1")
-    bar = progress.tqdm(range(3), disable=True)
+    bar = progress.tqdm(range(3), file=io.StringIO())
     assert type(bar) is text_tqdm and bar.mininterval == 30.0
     bar.close()

@@ -67,6 +67,7 @@ def build(chapters: list[str], profile: str = "smoke", out: str | Path = "build"
     try:
         for nb_path in resolve(chapters):
             nb = nbformat.read(nb_path, as_version=4)
+            nb.metadata.pop("widgets", None)  # the state of widgets of an earlier execution
             start = time.time()
             NotebookClient(nb, timeout=timeout, kernel_name="python3",
                            resources={"metadata": {"path": str(nb_path.parent)}}).execute()

@@ -300,9 +300,10 @@ ax[1].legend(fontsize=8)
 m_history.plot("done", ax=ax[2], smooth=20, logy=True)
 ax[0].set_ylabel("NLL of $z_{t+1}$ (nats per dimension)")
 ax[1].set_ylabel("reward squared error")
-ax[2].set_ylabel("end-of-episode cross-entropy")
+ax[2].set_ylabel("end of episode: cross-entropy")
 plt.suptitle("Figure 2.7: M's three losses over training (moving average of 20 steps)",
              fontsize=10)
+plt.tight_layout()
 plt.show()
 _, rewards_mse = m_history["reward"]
 print(f"reward squared error, last 50 steps: {np.mean(rewards_mse[-50:]):.3f}; predicting the "
@@ -327,9 +328,10 @@ for name, sel in kinds.items():
               f"{predicted[sel].mean().item():11.2f} {err:14.3f}")
 
 # %% [markdown]
-# M's reward head learns little. In the committed run its error on M's training windows is
-# only a little below that of always predicting the mean reward (figure 2.7's dashed line; the
-# rare -100 of leaving the playfield makes both numbers jumpy), and the table says why: for a
+# M's reward head learns little. In the committed run its loss hardly falls during training
+# and stays only somewhat below the error of always predicting the mean reward (figure 2.7's
+# dashed line; the rare -100 of leaving the playfield makes both jumpy), and the table says
+# why: for a
 # step that touches a new tile it predicts about 0.5 where the truth is about 3.4, barely more
 # than for an ordinary step. Whether the next frame touches a tile the car has not visited yet
 # is hard to read from a 32-number code of one frame, and M was never asked to (the paper's

@@ -64,11 +64,11 @@ def test_interactive_is_off_under_the_builder_and_the_tests(monkeypatch):
 
 
 def test_progress_bars_are_text_when_headless(monkeypatch):
+    import io
+
     from tqdm import tqdm as text_tqdm
 
     from wmlib import progress
-
-    import io
 
     monkeypatch.setenv("WMLIB_HEADLESS", "1")
     bar = progress.tqdm(range(3), file=io.StringIO())

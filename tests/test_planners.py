@@ -47,3 +47,31 @@ def test_random_shooting_improves_with_candidates():
         a = random_shooting(quadratic(target), 2, 1, j, generator=torch.Generator().manual_seed(2))
         errs.append(abs(a.item() - 0.3))
     assert errs[1] < 0.05 and errs[1] < errs[0]
+
+
+def test_cem_policy_executes_k_actions_of_each_plan_before_replanning():
+    import numpy as np
+
+    from wmlib.agents.mpc import MPCConfig, cem_policy
+
+    target = torch.tensor([[0.5], [0.2], [-0.6], [0.9]])
+    plans = []
+
+    def objective_from_obs(obs):
+        plans.append(obs)  # one call per plan
+        return quadratic(target)
+
+    cfg = MPCConfig(horizon=4, candidates=400, top_k=40, iterations=10)
+    act = cem_policy(objective_from_obs, cfg, 1, torch.Generator().manual_seed(0), execute=3)
+    actions = [act(t) for t in range(4)]
+    assert plans == [0, 3]  # planned at the first step, and again after 3 executed actions
+    np.testing.assert_allclose(np.concatenate(actions[:3]), target[:3, 0], atol=0.03)
+    act(4)
+    act.reset()  # a new episode: the rest of the plan is dropped
+    act(5)
+    assert plans == [0, 3, 5]
+    mpc = cem_policy(objective_from_obs, cfg, 1, torch.Generator().manual_seed(0))
+    mpc(6), mpc(7)
+    assert plans[-2:] == [6, 7]  # execute=1 is MPC: a plan at every step
+    with pytest.raises(ValueError, match="between 1 and the horizon 4"):
+        cem_policy(objective_from_obs, cfg, 1, execute=5)

@@ -68,16 +68,29 @@ CONFIGS = {
 
 
 def cem_policy(objective_from_obs, cfg: MPCConfig, action_dim: int, generator=None,
-               device=None, **overrides):
+               device=None, execute: int = 1, **overrides):
     """obs -> a_t: plan with CEM through ``objective_from_obs(obs)`` and return mu_t.
 
-    The candidates are drawn on ``device`` (the objective's; the CPU by default)."""
+    The candidates are drawn on ``device`` (the objective's; the CPU by default). ``execute``
+    = k runs the first k actions of each plan before planning again: k = 1 is MPC, k = H
+    executes whole plans open-loop (what replanning buys is the difference). The policy's
+    ``reset()`` drops what is left of a plan (`evaluate` calls it before every episode)."""
     kw = dict(horizon=cfg.horizon, candidates=cfg.candidates, top_k=cfg.top_k,
               iterations=cfg.iterations) | overrides
+    if not 1 <= execute <= kw["horizon"]:
+        raise ValueError(f"execute must be between 1 and the horizon {kw['horizon']}, "
+                         f"got {execute}")
+    planned: list[np.ndarray] = []  # the actions of the current plan still to execute
 
     def act(obs):
-        return cem_plan(objective_from_obs(obs), action_dim=action_dim, generator=generator,
-                        device=device, **kw).cpu().numpy()
+        if not planned:
+            trace: list = []
+            cem_plan(objective_from_obs(obs), action_dim=action_dim, generator=generator,
+                     device=device, trace=trace, **kw)
+            planned.extend(trace[-1]["mean"][:execute].numpy())  # mu_t, ..., mu_t+k-1
+        return planned.pop(0)
+
+    act.reset = planned.clear
     return act
 
 
@@ -157,6 +170,8 @@ def evaluate(env, act, episodes: int, seed: int = 0, max_steps: int | None = Non
 
     returns = []
     for i in tqdm(range(episodes), desc=desc, leave=False, disable=not progress):
+        if hasattr(act, "reset"):
+            act.reset()
         _, info = run_episode(env, act, seed=seed + i, max_steps=max_steps,
                               progress=desc if progress else False)
         returns.append(info["return"])

@@ -150,14 +150,15 @@ class LearnedModelAgent:
         self.updates += steps
         return self.history
 
-    def policy(self, generator=None):
-        """obs -> a_t by CEM through the learned model (``generator`` on the agent's device)."""
+    def policy(self, generator=None, execute: int = 1):
+        """obs -> a_t by CEM through the learned model (``generator`` on the agent's device);
+        ``execute`` actions of each plan before replanning (`cem_policy`)."""
         cfg = self.cfg
         return cem_policy(lambda obs: lambda a: self.model.returns(
                               devices.to_device(obs, self.device, torch.float32), a),
                           cfg, self.model.action_dim, generator, device=self.device,
-                          candidates=cfg.model_candidates, top_k=cfg.model_top_k,
-                          iterations=cfg.model_iterations_cem)
+                          execute=execute, candidates=cfg.model_candidates,
+                          top_k=cfg.model_top_k, iterations=cfg.model_iterations_cem)
 
 
 def evaluate(env, act, episodes: int, seed: int = 0, max_steps: int | None = None,

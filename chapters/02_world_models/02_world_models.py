@@ -457,7 +457,7 @@ for k in (1, 5):
     toy = MDNRNN(latent_dim=2, action_dim=1, hidden=32, n_mixtures=k, reward_head=False,
                  done_head=False)
     opt = torch.optim.Adam(toy.parameters(), 1e-2)
-    g = torch.Generator().manual_seed(0)
+    g = devices.generator("cpu", 0)
     for _ in range(cfg.demo_steps):
         loss = toy.loss(*toy_batch(32, 10, g))["loss"]
         opt.zero_grad()

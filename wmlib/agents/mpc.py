@@ -83,6 +83,9 @@ def cem_policy(objective_from_obs, cfg: MPCConfig, action_dim: int, generator=No
     planned: list[np.ndarray] = []  # the actions of the current plan still to execute
 
     def act(obs):
+        if execute == 1:  # MPC: only mu_t is needed
+            return cem_plan(objective_from_obs(obs), action_dim=action_dim,
+                            generator=generator, device=device, **kw).cpu().numpy()
         if not planned:
             trace: list = []
             cem_plan(objective_from_obs(obs), action_dim=action_dim, generator=generator,

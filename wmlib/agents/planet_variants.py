@@ -7,7 +7,7 @@ open-loop predictions on a held-out episode.
 * `collect_data`: the random episodes (seeded) every variant trains on, and the test episode;
 * `fit`: train only the model on a fixed replay (checkpointed and resumable with ``run_dir``);
 * `train_variant`: one variant and seed, loaded when its run directory holds the finished run;
-* `open_loop`, `open_loop_error`: filter a few frames, then predict without observations;
+* `open_loop`, `open_loop_errors`: filter a few frames, then predict without observations;
 * `mean_frame_error`: the floor a model that knows only the background reaches;
 * `run_experiment`: every variant and seed, recorded in ``results/ch03_variants_<profile>.json``
   (``python -m wmlib variants``).
@@ -179,6 +179,16 @@ def rollout(model: PlaNet, episode: dict, start: int, context: int, horizon: int
     return obs, torch.cat([posteriors.features(), imagined.features()])
 
 
+def _decoded(model: PlaNet, obs: torch.Tensor, features: torch.Tensor):
+    """The frames decoded from ``features`` and their squared pixel error per step."""
+    predicted = model.decode(features).clamp(-0.5, 0.5)
+    return predicted, ((predicted - obs) ** 2).mean((1, 2, 3, 4)).cpu().numpy()
+
+
+def _rewards(model: PlaNet, features: torch.Tensor) -> np.ndarray:
+    return model.predict_reward(features)[:, 0].float().cpu().numpy()
+
+
 @torch.no_grad()
 def open_loop(model: PlaNet, episode: dict, start: int, context: int, horizon: int,
               seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -190,9 +200,8 @@ def open_loop(model: PlaNet, episode: dict, start: int, context: int, horizon: i
     from wmlib.envs import postprocess
 
     obs, features = rollout(model, episode, start, context, horizon, seed)
-    predicted = model.decode(features).clamp(-0.5, 0.5)
-    error = ((predicted - obs) ** 2).mean((1, 2, 3, 4))
-    return postprocess(obs[:, 0]), postprocess(predicted[:, 0]), error.cpu().numpy()
+    predicted, error = _decoded(model, obs, features)
+    return postprocess(obs[:, 0]), postprocess(predicted[:, 0]), error
 
 
 @torch.no_grad()
@@ -201,8 +210,8 @@ def open_loop_rewards(model: PlaNet, episode: dict, start: int, context: int, ho
     """The rewards the reward head predicts along the same `rollout` (what latent CEM sums)
     and the real ones, ``[context + horizon]`` each."""
     _, features = rollout(model, episode, start, context, horizon, seed)
-    predicted = model.predict_reward(features)[:, 0].float().cpu().numpy()
-    return predicted, episode["reward"][start:start + context + horizon].astype(np.float32)
+    return _rewards(model, features), episode["reward"][start:start + context + horizon].astype(
+        np.float32)
 
 
 def starts(episode: dict, exp: ExperimentConfig) -> np.ndarray:
@@ -211,19 +220,20 @@ def starts(episode: dict, exp: ExperimentConfig) -> np.ndarray:
     return np.linspace(0, len(episode["obs"]) - n, exp.starts).astype(int)
 
 
-def open_loop_error(model: PlaNet, episode: dict, exp: ExperimentConfig) -> np.ndarray:
-    """Mean squared pixel error of the ``context`` posterior reconstructions followed by the
-    ``open_loop`` predictions, averaged over `starts` of the test episode."""
-    return np.mean([open_loop(model, episode, s, exp.context, exp.open_loop)[2]
-                    for s in starts(episode, exp)], 0)
-
-
-def reward_error(model: PlaNet, episode: dict, exp: ExperimentConfig) -> np.ndarray:
-    """Squared error of the predicted rewards (`open_loop_rewards`), per step, averaged over
-    `starts` of the test episode."""
-    pairs = [open_loop_rewards(model, episode, s, exp.context, exp.open_loop)
-             for s in starts(episode, exp)]
-    return np.mean([(p - r) ** 2 for p, r in pairs], 0)
+@torch.no_grad()
+def open_loop_errors(model: PlaNet, episode: dict, exp: ExperimentConfig
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Per step, averaged over `starts` of the test episode: the squared pixel error of the
+    ``context`` posterior reconstructions and the ``open_loop`` predictions (as `open_loop`),
+    and the squared error of the predicted rewards (as `open_loop_rewards`), both from one
+    `rollout` per start."""
+    n = exp.context + exp.open_loop
+    pixels, rewards = [], []
+    for s in starts(episode, exp):
+        obs, features = rollout(model, episode, s, exp.context, exp.open_loop)
+        pixels.append(_decoded(model, obs, features)[1])
+        rewards.append((_rewards(model, features) - episode["reward"][s:s + n]) ** 2)
+    return np.mean(pixels, 0), np.mean(rewards, 0)
 
 
 def mean_frame_error(data, episode: dict, exp: ExperimentConfig, bits: int = 5) -> float:
@@ -284,7 +294,7 @@ def run_experiment(profile: str | None = None, names=None, seeds=None, device=No
 def summary(model: PlaNet, history: History, seconds: float, test: dict,
             exp: ExperimentConfig) -> dict:
     """What the record keeps of one trained variant."""
-    error, rew = open_loop_error(model, test, exp), reward_error(model, test, exp)
+    error, rew = open_loop_errors(model, test, exp)
     return {"posterior_mse": round(float(error[:exp.context].mean()), 6),
             "open_loop_mse": [round(float(e), 6) for e in error[exp.context:]],
             "posterior_reward_se": round(float(rew[:exp.context].mean()), 6),

@@ -1,6 +1,6 @@
 """Environments behind one Gymnasium interface.
 
-``make("dmc:cartpole-swingup")`` and ``make("gym:CarRacing-v3")`` both return a
+``make("dmc:cartpole-swingup")``, ``make("gym:CarRacing-v3")`` and ``make("doom:TakeCover")`` return a
 :class:`gymnasium.Env` whose ``reset(seed=...)`` returns ``(obs, info)`` and whose ``step(a)``
 returns ``(obs, reward, terminated, truncated, info)``.
 
@@ -48,7 +48,8 @@ def _unknown(env_id: str, known: list[str]) -> EnvIdError:
     close = difflib.get_close_matches(env_id, known, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     return EnvIdError(
-        f"Unknown environment id {env_id!r}.{hint} Ids look like 'dmc:DOMAIN-TASK' or 'gym:ID'. "
+        f"Unknown environment id {env_id!r}.{hint} Ids look like 'dmc:DOMAIN-TASK', 'gym:ID' "
+        "or 'doom:NAME'. "
         f"Known ids: {', '.join(known)}"
     )
 
@@ -173,6 +174,65 @@ class PixelObservation(gym.ObservationWrapper):
         return np.ascontiguousarray(np.asarray(img).transpose(2, 0, 1))
 
 
+DOOM_IDS = {"doom:TakeCover": "VizdoomTakeCover-v1"}
+DOOM_MAX_STEPS = 2100  # World Models' cap on a Take Cover episode (WorldModelsExperiments)
+
+
+class DoomTakeCover(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """VizDoom's Take Cover as World Models plays it (Ha & Schmidhuber 2018; the original's
+    ``doomrnn/doomreal.py``).
+
+    The agent emits one number a in [-1, 1]: a < -1/3 moves left, a > 1/3 moves right, and
+    anything between stays (the original's thresholds). Frames are the 320x240 screen (no HUD
+    in this scenario) resized to ``(3, size, size)`` uint8; the reward is +1 per tic survived
+    (one tic per step, no frame skip), and an episode ends at death or after 2100 steps.
+    """
+
+    THRESHOLD = 1 / 3
+    STAY, RIGHT, LEFT = 0, 1, 2  # indices into VizdoomTakeCover-v1's Discrete(3) button map
+
+    def __init__(self, env: gym.Env, size: int = 64):
+        gym.utils.RecordConstructorArgs.__init__(self, size=size)
+        gym.Wrapper.__init__(self, env)
+        self.size = size
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(0, 255, (3, size, size), dtype=np.uint8)
+
+    @classmethod
+    def discrete(cls, action) -> int:
+        """The button index for a continuous action (stay, right or left)."""
+        a = float(np.asarray(action, dtype=np.float32).reshape(-1)[0])
+        return cls.LEFT if a < -cls.THRESHOLD else cls.RIGHT if a > cls.THRESHOLD else cls.STAY
+
+    def _frame(self, obs) -> np.ndarray:
+        img = Image.fromarray(obs["screen"]).resize((self.size, self.size), Image.BILINEAR)
+        return np.ascontiguousarray(np.asarray(img).transpose(2, 0, 1))
+
+    def reset(self, *, seed: int | None = None, options=None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        return self._frame(obs), info
+
+    def step(self, action):
+        if np.asarray(action).size != 1:
+            raise ValueError(f"Take Cover takes one number in [-1, 1] per step, got {action!r}")
+        obs, reward, terminated, truncated, info = self.env.step(self.discrete(action))
+        return self._frame(obs), float(reward), terminated, truncated, info
+
+
+def make_doom(env_id: str, size: int = 64) -> gym.Env:
+    """``doom:TakeCover``: VizDoom's Take Cover (`DoomTakeCover`), capped at 2100 steps."""
+    if env_id not in DOOM_IDS:
+        raise _unknown(env_id, list(DOOM_IDS))
+    try:
+        import vizdoom.gymnasium_wrapper  # noqa: F401  (registers the Vizdoom* ids)
+    except ImportError as e:
+        raise ImportError(f"{env_id} needs the vizdoom package: pip install 'vizdoom==1.3.2' "
+                          "(a wheel for Linux, macOS and Windows; it bundles the game)") from e
+    env = gym.make(DOOM_IDS[env_id], render_mode="rgb_array",
+                   max_episode_steps=DOOM_MAX_STEPS)
+    return DoomTakeCover(env, size=size)
+
+
 def make(env_id: str, *, pixels: bool = True, size: int = 64, action_repeat: int | None = None,
          camera: int | None = None, seed: int | None = None) -> gym.Env:
     """Make an environment from an id such as ``dmc:cartpole-swingup`` or ``gym:CarRacing-v3``.
@@ -200,9 +260,16 @@ def make(env_id: str, *, pixels: bool = True, size: int = 64, action_repeat: int
             env = PixelObservation(env, size=size, crop=crop, from_render=not image_obs)
         if action_repeat is not None and action_repeat > 1:
             env = ActionRepeat(env, action_repeat)
+    elif prefix == "doom":
+        if not pixels:
+            raise ValueError(f"{env_id} has only pixel observations: use pixels=True")
+        env = make_doom(env_id, size=size)
+        if action_repeat is not None and action_repeat > 1:
+            env = ActionRepeat(env, action_repeat)
     else:
-        raise EnvIdError(f"Unknown environment id {env_id!r}: it must start with 'dmc:' or "
-                         "'gym:', e.g. 'dmc:cartpole-swingup' or 'gym:CarRacing-v3'.")
+        raise EnvIdError(f"Unknown environment id {env_id!r}: it must start with 'dmc:', "
+                         "'gym:' or 'doom:', e.g. 'dmc:cartpole-swingup', 'gym:CarRacing-v3' "
+                         "or 'doom:TakeCover'.")
     if seed is not None:
         env.reset(seed=seed)
         env.action_space.seed(seed)

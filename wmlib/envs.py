@@ -1,7 +1,7 @@
 """Environments behind one Gymnasium interface.
 
-``make("dmc:cartpole-swingup")``, ``make("gym:CarRacing-v3")`` and ``make("doom:TakeCover")`` return a
-:class:`gymnasium.Env` whose ``reset(seed=...)`` returns ``(obs, info)`` and whose ``step(a)``
+``make("dmc:cartpole-swingup")``, ``make("gym:CarRacing-v3")`` and ``make("doom:TakeCover")``
+return a :class:`gymnasium.Env` whose ``reset(seed=...)`` returns ``(obs, info)`` and whose ``step(a)``
 returns ``(obs, reward, terminated, truncated, info)``.
 
 Observations are either pixels, ``uint8`` arrays of shape ``(3, size, size)`` (channels first,

@@ -1,8 +1,8 @@
 """Environments behind one Gymnasium interface.
 
 ``make("dmc:cartpole-swingup")``, ``make("gym:CarRacing-v3")`` and ``make("doom:TakeCover")``
-return a :class:`gymnasium.Env` whose ``reset(seed=...)`` returns ``(obs, info)`` and whose ``step(a)``
-returns ``(obs, reward, terminated, truncated, info)``.
+return a :class:`gymnasium.Env` whose ``reset(seed=...)`` returns ``(obs, info)`` and whose
+``step(a)`` returns ``(obs, reward, terminated, truncated, info)``.
 
 Observations are either pixels, ``uint8`` arrays of shape ``(3, size, size)`` (channels first,
 as torch's convolutions want them), or the flat proprioceptive state (``float32``). Actions are

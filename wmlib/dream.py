@@ -59,7 +59,9 @@ class DreamEnv(gym.Env):
 
     ``reset`` draws z_0 from ``initial_z`` (codes of real first frames) and sets h_0 = 0;
     ``step(a)`` returns the observation ``[z_{t+1}, h_{t+1}]`` (float32), the reward predicted
-    by M's reward head, ``terminated`` when the done head's probability exceeds
+    by M's reward head (``reward="survival"``: 1 for every step survived, the fatal one
+    included, as the original Take Cover dream), ``terminated`` when the done head's
+    probability exceeds
     ``done_threshold``, and ``truncated`` after ``max_steps`` steps. With a ``vae``,
     ``render()`` decodes z_t to a (64, 64, 3) uint8 frame.
     """
@@ -69,11 +71,11 @@ class DreamEnv(gym.Env):
     def __init__(self, mdnrnn: MDNRNN, initial_z, temperature: float = 1.0,
                  max_steps: int = 1000, done_threshold: float = 0.5, vae=None,
                  action_low=CAR_RACING_LOW, action_high=CAR_RACING_HIGH,
-                 render_mode: str | None = "rgb_array"):
+                 render_mode: str | None = "rgb_array", reward: str = "model"):
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
-        if mdnrnn.reward is None:
-            raise ValueError("the dream needs an MDNRNN with a reward head (reward_head=True)")
+        _check_reward(reward, mdnrnn)
+        self.reward_kind = reward
         z0 = torch.as_tensor(np.asarray(initial_z), dtype=torch.float32)
         if z0.ndim != 2 or z0.shape[1] != mdnrnn.latent_dim:
             raise ValueError(f"initial_z must have shape (N, {mdnrnn.latent_dim}), got "
@@ -115,7 +117,7 @@ class DreamEnv(gym.Env):
         params, self._state = self.m.step(self._z, a, self._state)
         self._z = sample_mixture(params, self.temperature, self._gen)
         self._t += 1
-        reward = float(params.reward[0])
+        reward = 1.0 if self.reward_kind == "survival" else float(params.reward[0])
         p_done = 0.0 if params.done is None else float(torch.sigmoid(params.done[0]))
         terminated = p_done > self.done_threshold
         truncated = self._t >= self.max_steps and not terminated
@@ -137,14 +139,16 @@ def dream_returns(mdnrnn: MDNRNN, params: np.ndarray, initial_z: torch.Tensor,
                   use_hidden: bool = True, temperature: float = 1.0, steps: int = 1000,
                   done_threshold: float = 0.5, generator: torch.Generator | None = None,
                   low=CAR_RACING_LOW, high=CAR_RACING_HIGH, brake_clip: bool = True,
-                  ) -> np.ndarray:
+                  reward: str = "model") -> np.ndarray:
     """Returns in the dream of P linear controllers (rows of ``params``), one dream per row of
     ``initial_z`` each: an array (P, R), computed as one batch of P * R dreams.
 
     Each controller is a = squash(W [z, h] + b) with the layout of
     :meth:`Controller.get_params` (``[vec(W), b]``). A dream stops collecting reward once its
-    done head says so.
+    done head says so. ``reward="model"`` pays M's predicted reward, ``"survival"`` 1 per step
+    (the Take Cover dream: the return is the number of steps survived).
     """
+    _check_reward(reward, mdnrnn)
     m = mdnrnn.eval()
     dev = m.mdn.weight.device
     params = torch.as_tensor(np.asarray(params), dtype=torch.float32, device=dev)
@@ -166,10 +170,19 @@ def dream_returns(mdnrnn: MDNRNN, params: np.ndarray, initial_z: torch.Tensor,
         x = torch.cat([z, state[0]], -1) if use_hidden else z
         a = _squash(torch.einsum("bai,bi->ba", W, x) + b, lo, hi, brake_clip)
         out, state = m.step(z, a, state)
-        total += alive * out.reward
+        total += alive * (1.0 if reward == "survival" else out.reward)
         if out.done is not None:
             alive = alive * (torch.sigmoid(out.done) <= done_threshold).float()
         if not alive.any():
             break
         z = sample_mixture(out, temperature, generator)
     return total.reshape(P, R).cpu().numpy()
+
+
+def _check_reward(reward: str, mdnrnn: MDNRNN) -> None:
+    if reward not in ("model", "survival"):
+        raise ValueError(f"reward must be 'model' (M's reward head) or 'survival' (1 per step), "
+                         f"got {reward!r}")
+    if reward == "model" and mdnrnn.reward is None:
+        raise ValueError("reward='model' needs an MDNRNN with a reward head (reward_head=True); "
+                         "use reward='survival' for a dream that pays 1 per step survived")

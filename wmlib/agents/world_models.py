@@ -32,7 +32,7 @@ import torch
 
 from wmlib import devices, envs
 from wmlib.evolution import Evaluator, cmaes
-from wmlib.models.controller import Controller
+from wmlib.models.controller import CAR_RACING_HIGH, CAR_RACING_LOW, Controller
 from wmlib.models.mdnrnn import MDNRNN
 from wmlib.models.vae import VAE
 from wmlib.progress import tqdm
@@ -46,6 +46,16 @@ SELECT_SEED = 3_000_000  # tracks used to choose between the CMA-ES mean and its
 @dataclass(frozen=True)
 class WorldModelsConfig:
     env_id: str = "gym:CarRacing-v3"
+    # The game's interface: CarRacing's by default; `wmlib.agents.world_models_doom` sets
+    # Take Cover's (one action in [-1, 1], no rewards to learn, deaths to predict).
+    action_low: tuple = CAR_RACING_LOW
+    action_high: tuple = CAR_RACING_HIGH
+    brake_clip: bool = True           # CarRacing's mapping of C's third output onto the brake
+    random_policy: str = "cauchy"     # data: "cauchy" (CarRacing's original random controller)
+                                      # or "repeat" (Doom's: a uniform action held 1-10 steps)
+    done_weight: float = 1.0          # weight of episode ends in M's done loss (Doom: 10)
+    rnn_streams: bool = False         # M's windows run on across rollouts (Doom's batching)
+    dream_reward: str = "model"       # "model": M's reward head; "survival": 1 per step
     fast_render: bool = True          # vectorised road drawing (see speed_up_car_racing)
     workers: int = 2                  # processes for rollouts, CMA-ES and evaluation
     torch_threads: int | None = None  # torch threads of the main process (None: torch's
@@ -184,9 +194,10 @@ def speed_up_car_racing(env):
 
 
 def make_env(cfg: WorldModelsConfig):
-    """CarRacing with frames as World Models prepares them: (3, 64, 64) uint8, no dashboard."""
+    """The game with frames as World Models prepares them, (3, 64, 64) uint8: CarRacing
+    without its dashboard, or Take Cover (`wmlib.envs.DoomTakeCover`)."""
     env = envs.make(cfg.env_id)
-    return speed_up_car_racing(env) if cfg.fast_render else env
+    return speed_up_car_racing(env) if cfg.fast_render and "CarRacing" in cfg.env_id else env
 
 
 # ----- V, M, C and the policy ----------------------------------------------------------------
@@ -197,11 +208,13 @@ def make_vae(cfg: WorldModelsConfig) -> VAE:
 
 
 def make_mdnrnn(cfg: WorldModelsConfig) -> MDNRNN:
-    return MDNRNN(cfg.latent_dim, 3, cfg.hidden, cfg.mixtures, reward_head=True, done_head=True)
+    return MDNRNN(cfg.latent_dim, len(cfg.action_low), cfg.hidden, cfg.mixtures,
+                  reward_head=True, done_head=True)
 
 
 def make_controller(cfg: WorldModelsConfig, use_hidden: bool = True) -> Controller:
-    return Controller(cfg.latent_dim, cfg.hidden, 3, use_hidden=use_hidden)
+    return Controller(cfg.latent_dim, cfg.hidden, len(cfg.action_low), use_hidden=use_hidden,
+                      low=cfg.action_low, high=cfg.action_high, brake_clip=cfg.brake_clip)
 
 
 class WorldModelsPolicy:
@@ -262,6 +275,36 @@ class OriginalRandomPolicy(WorldModelsPolicy):
         c = make_controller(cfg, use_hidden=True)
         c.set_params(rng.standard_cauchy(c.num_params) * rng.uniform(0, 0.01))
         super().__init__(make_vae(cfg), make_mdnrnn(cfg), c)
+
+
+class RepeatedRandomPolicy:
+    """The random policy of the original Doom data collection (``doomrnn/extract.py``): an
+    action drawn uniformly from [low, high), held for a number of steps drawn uniformly from
+    1 to 10, then drawn again."""
+
+    def __init__(self, cfg: WorldModelsConfig, rng: np.random.Generator):
+        self.rng, self.low, self.high = rng, np.asarray(cfg.action_low), np.asarray(
+            cfg.action_high)
+        self.reset()
+
+    def reset(self) -> None:
+        self.action, self.left = None, 0
+
+    def __call__(self, obs) -> np.ndarray:
+        if self.left == 0:
+            self.action = self.rng.uniform(self.low, self.high).astype(np.float32)
+            self.left = int(self.rng.integers(1, 11))
+        self.left -= 1
+        return self.action
+
+
+def random_data_policy(cfg: WorldModelsConfig, rng: np.random.Generator):
+    """The data-collection policy ``cfg.random_policy`` names."""
+    if cfg.random_policy == "cauchy":
+        return OriginalRandomPolicy(cfg, rng)
+    if cfg.random_policy == "repeat":
+        return RepeatedRandomPolicy(cfg, rng)
+    raise ValueError(f"random_policy must be 'cauchy' or 'repeat', got {cfg.random_policy!r}")
 
 
 def run_policy(env, policy, seed: int, max_steps: int | None = None,
@@ -367,7 +410,7 @@ def _init_collect_worker(cfg_dict: dict) -> None:
 def _collect_one(index: int, path: str) -> int:
     cfg, env = _WORKER["cfg"], _WORKER["env"]
     seed = DATA_SEED + cfg.seed * 100_000 + index  # seed 0: the tracks of the committed runs
-    policy = OriginalRandomPolicy(cfg, np.random.default_rng(seed))
+    policy = random_data_policy(cfg, np.random.default_rng(seed))
     ep = run_policy(env, policy, seed=seed, max_steps=cfg.rollout_steps, frames=True)
     done = np.zeros(ep["steps"] + 1, bool)
     done[-1] = ep["terminated"]
@@ -412,10 +455,17 @@ def load_rollout(path) -> dict[str, np.ndarray]:
 # ----- 2. V -----------------------------------------------------------------------------
 
 
+def _added_options(cfg: WorldModelsConfig, keys: tuple[str, ...]) -> dict:
+    """Options added after chapter 2's CarRacing runs were saved enter a stage's fingerprint
+    only where they differ from their defaults, so that those runs still load."""
+    default = WorldModelsConfig()
+    return {k: getattr(cfg, k) for k in keys if getattr(cfg, k) != getattr(default, k)}
+
+
 def _vae_config(cfg: WorldModelsConfig) -> dict:
     keys = ("rollouts", "rollout_steps", "latent_dim", "vae_depth", "kl_tolerance", "vae_batch",
             "vae_lr", "vae_epochs", "bf16", "seed")
-    return {k: getattr(cfg, k) for k in keys}
+    return {k: getattr(cfg, k) for k in keys} | _added_options(cfg, ("env_id", "random_policy"))
 
 
 def _count_frames(paths) -> int:
@@ -549,11 +599,13 @@ def encode_dataset(cfg: WorldModelsConfig, run_dir, vae: VAE | None = None,
 def _rnn_config(cfg: WorldModelsConfig) -> dict:
     keys = ("latent_dim", "hidden", "mixtures", "rnn_seq_len", "rnn_batch", "rnn_lr",
             "rnn_steps", "rnn_grad_clip", "seed")
-    return {k: getattr(cfg, k) for k in keys} | _vae_config(cfg)
+    added = _added_options(cfg, ("action_low", "action_high", "done_weight", "rnn_streams"))
+    return {k: getattr(cfg, k) for k in keys} | added | _vae_config(cfg)
 
 
 def sequence_batch(series: dict, batch: int, seq_len: int, rng: np.random.Generator,
-                   sample_z: bool = True, device=None) -> dict[str, torch.Tensor]:
+                   sample_z: bool = True, device=None,
+                   streams: bool = False) -> dict[str, torch.Tensor]:
     """B windows of L steps from the encoded rollouts, as M's training pairs:
 
         input (z_t, a_t) -> targets z_{t+1}, r_{t+1}, done_{t+1},
@@ -562,24 +614,42 @@ def sequence_batch(series: dict, batch: int, seq_len: int, rng: np.random.Genera
     z_t ~ N(mu_t, sigma_t^2) is drawn afresh each time, as the original does (augmentation).
     Windows start at random steps; rollouts shorter than L + 1 frames are padded with their last
     step and masked out (``mask``). The tensors are returned on ``device`` (default: the CPU).
+
+    ``streams=True`` is the original Doom model's batching (``doomrnn.py``): the rollouts are
+    one stream, one after the other, and a window may run from one rollout into the next;
+    ``restart`` marks the steps whose z_t is a rollout's first frame (M resets its LSTM there),
+    and the step that would cross from one rollout's last frame to the next one's first is
+    masked out (it is no transition; the original trains on it).
     """
     starts = series["starts"]
-    lengths = np.diff(starts)
-    eps = rng.integers(0, len(lengths), batch)
     idx = np.zeros((batch, seq_len + 1), np.int64)
     mask = np.zeros((batch, seq_len), np.float32)
-    for b, e in enumerate(eps):
-        L = lengths[e]
-        t0 = rng.integers(0, max(1, L - seq_len))
-        t = np.minimum(t0 + np.arange(seq_len + 1), L - 1)
-        idx[b] = starts[e] + t
-        mask[b] = (t0 + np.arange(1, seq_len + 1)) <= L - 1
+    if streams:
+        n = int(starts[-1])
+        if n < seq_len + 1:
+            raise ValueError(f"the rollouts hold {n} frames, fewer than a window of "
+                             f"{seq_len + 1}: lower rnn_seq_len or collect more")
+        first = np.zeros(n, bool)
+        first[starts[:-1]] = True
+        idx = rng.integers(0, n - seq_len, batch)[:, None] + np.arange(seq_len + 1)
+        mask = (~first[idx[:, 1:]]).astype(np.float32)
+    else:
+        lengths = np.diff(starts)
+        eps = rng.integers(0, len(lengths), batch)
+        for b, e in enumerate(eps):
+            L = lengths[e]
+            t0 = rng.integers(0, max(1, L - seq_len))
+            t = np.minimum(t0 + np.arange(seq_len + 1), L - 1)
+            idx[b] = starts[e] + t
+            mask[b] = (t0 + np.arange(1, seq_len + 1)) <= L - 1
     mu = series["mu"][idx]
     z = (mu + np.exp(0.5 * series["logvar"][idx]) * rng.standard_normal(mu.shape).astype(
         np.float32)) if sample_z else mu
     out = {"z": z[:, :-1], "z_next": z[:, 1:], "action": series["action"][idx[:, 1:]],
            "reward": series["reward"][idx[:, 1:]],
            "done": series["done"][idx[:, 1:]].astype(np.float32), "mask": mask}
+    if streams:
+        out["restart"] = first[idx[:, :-1]].astype(np.float32)
     dev = torch.device("cpu") if device is None else device
     return {k: devices.to_device(np.ascontiguousarray(v), dev) for k, v in out.items()}
 
@@ -600,9 +670,11 @@ def train_mdnrnn(cfg: WorldModelsConfig, run_dir, series: dict | None = None,
     rng = np.random.default_rng(cfg.seed + 1)
 
     def update(step):
-        b = sequence_batch(series, cfg.rnn_batch, cfg.rnn_seq_len, rng, device=dev)
+        b = sequence_batch(series, cfg.rnn_batch, cfg.rnn_seq_len, rng, device=dev,
+                           streams=cfg.rnn_streams)
         out = m.loss(b["z"], b["action"], b["z_next"], reward=b["reward"], done=b["done"],
-                     mask=b["mask"])  # padding past a rollout's end is not trained on
+                     mask=b["mask"],  # padding past a rollout's end is not trained on
+                     restart=b.get("restart"), done_weight=cfg.done_weight)
         opt.zero_grad()
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.rnn_grad_clip)
@@ -667,7 +739,7 @@ def train_controller(cfg: WorldModelsConfig, run_dir, name: str = "real_zh",
                      where: str = "real", use_hidden: bool = True,
                      generations: int | None = None, vae: VAE | None = None,
                      mdnrnn: MDNRNN | None = None, progress: bool = True,
-                     device=None) -> dict:
+                     device=None, temperature: float | None = None) -> dict:
     """Stage 5: evolve C with CMA-ES in the real environment (``where="real"``: episodes in CPU
     worker processes, which get V and M on the CPU) or in M's dream (``where="dream"``: one
     batch on M's device); search state, history and parameters in ``run_dir/C_<name>``.
@@ -676,7 +748,8 @@ def train_controller(cfg: WorldModelsConfig, run_dir, name: str = "real_zh",
     with ``cfg.select_rollouts``, whichever of the mean and the best sample scores higher on that
     many extra tracks; the best sample's fitness is a lucky single draw, the mean usually
     drives better on new tracks), the
-    :class:`~wmlib.evolution.ESResult` as ``es``, and ``seconds``.
+    :class:`~wmlib.evolution.ESResult` as ``es``, and ``seconds``. ``temperature``: the
+    dream's tau (default ``cfg.dream_temperature``).
     """
     if where not in ("real", "dream"):
         raise ValueError(f"where must be 'real' or 'dream', got {where!r}")
@@ -699,6 +772,7 @@ def train_controller(cfg: WorldModelsConfig, run_dir, name: str = "real_zh",
         from wmlib.dream import dream_returns
 
         gens = cfg.dream_generations if generations is None else generations
+        tau = cfg.dream_temperature if temperature is None else temperature
         series = encode_dataset(cfg, run.dir, vae, progress=False)
         dev = m.mdn.weight.device
         z0_all = devices.to_device(series["mu"][series["starts"][:-1]], dev)
@@ -707,8 +781,9 @@ def train_controller(cfg: WorldModelsConfig, run_dir, name: str = "real_zh",
             g = devices.generator(dev, seeds[0])
             pick = torch.randint(0, len(z0_all), (cfg.dream_rollouts,), generator=g, device=dev)
             return dream_returns(m, params, z0_all[pick], use_hidden=use_hidden,
-                                 temperature=cfg.dream_temperature, steps=cfg.dream_steps,
-                                 generator=g).mean(1)
+                                 temperature=tau, steps=cfg.dream_steps, generator=g,
+                                 low=cfg.action_low, high=cfg.action_high,
+                                 brake_clip=cfg.brake_clip, reward=cfg.dream_reward).mean(1)
 
         es = cmaes(None, x0, cfg.sigma0, cfg.dream_popsize, gens, batch_fitness=batch_fitness,
                    rollouts=cfg.dream_rollouts, seed=cfg.seed, run_dir=folder,

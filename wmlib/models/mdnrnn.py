@@ -52,21 +52,44 @@ class MDNRNN(nn.Module):
         zeros = torch.zeros(batch_size, self.hidden, device=self.mdn.weight.device)
         return zeros, zeros.clone()
 
-    def forward(self, z: torch.Tensor, a: torch.Tensor,
-                hidden: State | None = None) -> tuple[MDNParams, State]:
+    def forward(self, z: torch.Tensor, a: torch.Tensor, hidden: State | None = None,
+                restart: torch.Tensor | None = None) -> tuple[MDNParams, State]:
         """Run M over sequences z (B, T, latent_dim) and a (B, T, action_dim).
 
         Step t of the output predicts z_{t+1}, r_{t+1} and done_{t+1}. Returns the parameters,
         each with leading shape (B, T), and the final LSTM state.
+
+        ``restart`` (B, T), 1 where z_t is the first frame of an episode: the LSTM state is set
+        to zero before that step, as the original Doom model does for windows that run across
+        episodes (WorldModelsExperiments, ``doomrnn.py``: ``c = tf.where(restart_flag,
+        zero_c, c)``). This path runs the LSTM one step at a time.
         """
+        x = torch.cat([z, a], -1)
+        if restart is not None:
+            return self._forward_with_restarts(x, hidden, restart)
         if hidden is not None:
             hidden = (hidden[0].unsqueeze(0), hidden[1].unsqueeze(0))
-        out, (h, c) = self.lstm(torch.cat([z, a], -1), hidden)
+        out, (h, c) = self.lstm(x, hidden)
+        return self._heads(out), (h.squeeze(0), c.squeeze(0))
+
+    def _forward_with_restarts(self, x: torch.Tensor, hidden: State | None,
+                               restart: torch.Tensor) -> tuple[MDNParams, State]:
+        h, c = hidden if hidden is not None else self.initial_state(x.shape[0])
+        keep = (1 - restart.to(x.dtype)).unsqueeze(-1)  # (B, T, 1): 0 where an episode starts
+        outs = []
+        for t in range(x.shape[1]):
+            h, c = h * keep[:, t], c * keep[:, t]
+            out, (h, c) = self.lstm(x[:, t : t + 1], (h.unsqueeze(0), c.unsqueeze(0)))
+            h, c = h.squeeze(0), c.squeeze(0)
+            outs.append(out)
+        return self._heads(torch.cat(outs, 1)), (h, c)
+
+    def _heads(self, out: torch.Tensor) -> MDNParams:
         mdn = self.mdn(out).unflatten(-1, (self.latent_dim, 3 * self.n_mixtures))
         logits, mean, log_std = mdn.chunk(3, dim=-1)
         reward = None if self.reward is None else self.reward(out).squeeze(-1)
         done = None if self.done is None else self.done(out).squeeze(-1)
-        return MDNParams(logits, mean, log_std, reward, done), (h.squeeze(0), c.squeeze(0))
+        return MDNParams(logits, mean, log_std, reward, done)
 
     def step(self, z: torch.Tensor, a: torch.Tensor,
              hidden: State | None = None) -> tuple[MDNParams, State]:
@@ -102,11 +125,16 @@ class MDNRNN(nn.Module):
 
     def loss(self, z: torch.Tensor, a: torch.Tensor, z_next: torch.Tensor,
              reward: torch.Tensor | None = None, done: torch.Tensor | None = None,
-             mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+             mask: torch.Tensor | None = None, restart: torch.Tensor | None = None,
+             done_weight: float = 1.0) -> dict[str, torch.Tensor]:
         """L = NLL of z_next + MSE(r_hat, r) + BCE(done_logit, done), the last two only when
         their targets are given, each averaged over the steps where ``mask [B, T]`` is 1 (all
-        steps without a mask). Returns ``loss`` and each term."""
-        params, _ = self(z, a)
+        steps without a mask). Returns ``loss`` and each term.
+
+        ``done_weight`` w weighs the steps that end an episode w times in the BCE,
+        (1 + done (w - 1)) BCE: deaths are rare, and the original Doom model uses w = 10
+        (``doomrnn.py``'s ``r_cost``). ``restart`` resets the LSTM as in `forward`."""
+        params, _ = self(z, a, restart=restart)
         terms = {"nll": self.mdn_nll(params, z_next, mask)}
         if reward is not None:
             if params.reward is None:
@@ -115,8 +143,9 @@ class MDNRNN(nn.Module):
         if done is not None:
             if params.done is None:
                 raise ValueError("done targets given to an MDNRNN built with done_head=False")
-            bce = F.binary_cross_entropy_with_logits(params.done, done.float(), reduction="none")
-            terms["done"] = _masked_mean(bce, mask)
+            done = done.float()
+            bce = F.binary_cross_entropy_with_logits(params.done, done, reduction="none")
+            terms["done"] = _masked_mean(bce * (1 + done * (done_weight - 1)), mask)
         return {"loss": sum(terms.values()), **terms}
 
 

@@ -1,0 +1,125 @@
+"""World Models' Take Cover pieces (chapter 2, part two): M's restart-weighted done loss and
+its LSTM reset at restarts, windows that run across rollouts, Doom's random data policy, and
+the survival dream."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from gymnasium.utils.env_checker import check_env
+
+from wmlib.agents import world_models as wm
+from wmlib.dream import DreamEnv, dream_returns
+from wmlib.models.mdnrnn import MDNRNN
+
+
+def doom_m(seed: int = 0, **kw) -> MDNRNN:
+    torch.manual_seed(seed)
+    return MDNRNN(latent_dim=4, action_dim=1, hidden=8, n_mixtures=3, **kw)
+
+
+def test_done_loss_weighs_episode_ends_by_hand():
+    m = doom_m()
+    z, a, z_next = torch.randn(2, 5, 4), torch.randn(2, 5, 1), torch.randn(2, 5, 4)
+    done = torch.zeros(2, 5)
+    done[0, 4] = done[1, 2] = 1
+    logit = m(z, a)[0].done
+    by_hand = []
+    for b in range(2):
+        for t in range(5):
+            y, p = float(done[b, t]), torch.sigmoid(logit[b, t]).item()
+            bce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+            by_hand.append((10 if y else 1) * bce)
+    out = m.loss(z, a, z_next, done=done, done_weight=10.0)
+    assert out["done"].item() == pytest.approx(np.mean(by_hand), rel=1e-5)
+    plain = m.loss(z, a, z_next, done=done)["done"].item()
+    assert plain == pytest.approx(F.binary_cross_entropy_with_logits(logit, done).item(),
+                                  rel=1e-6)
+    assert out["done"].item() > plain
+
+
+def test_restart_resets_the_lstm_state():
+    m = doom_m()
+    za, aa = torch.randn(1, 3, 4), torch.randn(1, 3, 1)  # episode A
+    zb, ab = torch.randn(1, 4, 4), torch.randn(1, 4, 1)  # episode B
+    restart = torch.tensor([[1.0, 0, 0, 1, 0, 0, 0]])
+    joined, _ = m(torch.cat([za, zb], 1), torch.cat([aa, ab], 1), restart=restart)
+    alone, _ = m(zb, ab)  # B from h = c = 0
+    torch.testing.assert_close(joined.mean[:, 3:], alone.mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(joined.done[:, 3:], alone.done, rtol=1e-5, atol=1e-6)
+    # without the restart, B's outputs depend on A
+    carried, _ = m(torch.cat([za, zb], 1), torch.cat([aa, ab], 1))
+    assert not torch.allclose(carried.mean[:, 3:], alone.mean, atol=1e-4)
+    # with no restart inside, the step-by-step path is the fused LSTM
+    stepwise, state = m(za, aa, restart=torch.zeros(1, 3))
+    fused, fused_state = m(za, aa)
+    torch.testing.assert_close(stepwise.logits, fused.logits, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(state[0], fused_state[0], rtol=1e-5, atol=1e-6)
+
+
+def test_stream_windows_cross_rollouts_with_restarts_and_masks():
+    starts = np.array([0, 5, 9, 15])  # three rollouts of 5, 4 and 6 frames
+    n = 15
+    series = {"mu": np.arange(n, dtype=np.float32)[:, None].repeat(2, 1),
+              "logvar": np.full((n, 2), -50.0, np.float32),
+              "action": np.arange(n, dtype=np.float32)[:, None] + 100,
+              "reward": np.ones(n, np.float32), "done": np.isin(np.arange(n), [4, 14]),
+              "starts": starts}
+    b = wm.sequence_batch(series, 64, 6, np.random.default_rng(0), sample_z=False,
+                          streams=True)
+    z, z_next = b["z"][..., 0].numpy(), b["z_next"][..., 0].numpy()
+    np.testing.assert_array_equal(z_next, z + 1)  # consecutive frames of the stream
+    first = np.isin(z, starts[:-1])
+    np.testing.assert_array_equal(b["restart"].numpy(), first)
+    # the step from a rollout's last frame to the next one's first is no transition
+    np.testing.assert_array_equal(b["mask"].numpy(), ~np.isin(z_next, starts[:-1]))
+    np.testing.assert_array_equal(b["action"][..., 0].numpy(), z_next + 100)  # a_t = action[t+1]
+    np.testing.assert_array_equal(b["done"].numpy(), np.isin(z_next, [4, 14]))
+    with pytest.raises(ValueError, match="rnn_seq_len"):
+        wm.sequence_batch(series, 2, 15, np.random.default_rng(0), streams=True)
+
+
+def test_dooms_random_policy_holds_a_uniform_action_one_to_ten_steps():
+    cfg = wm.WorldModelsConfig(action_low=(-1.0,), action_high=(1.0,), brake_clip=False,
+                               random_policy="repeat")
+    policy = wm.random_data_policy(cfg, np.random.default_rng(0))
+    actions = np.array([policy(None)[0] for _ in range(5000)])
+    assert actions.min() >= -1 and actions.max() < 1
+    change = np.flatnonzero(np.diff(actions) != 0) + 1
+    runs = np.diff(np.concatenate([[0], change]))
+    assert runs.min() >= 1 and runs.max() <= 10  # two equal uniform draws in a row: never
+    assert 4 < runs.mean() < 7  # the mean of 1..10 is 5.5
+    with pytest.raises(ValueError, match="random_policy"):
+        wm.random_data_policy(wm.WorldModelsConfig(random_policy="uniform"), None)
+
+
+def controller_params(m: MDNRNN, bias: float) -> np.ndarray:
+    return np.concatenate([np.zeros(m.latent_dim + m.hidden), [bias]])[None]
+
+
+def test_survival_dream_pays_one_per_step_until_m_predicts_death():
+    m = doom_m(reward_head=False)
+    kw = dict(low=(-1.0,), high=(1.0,), brake_clip=False, reward="survival", steps=50)
+    with torch.no_grad():
+        m.done.weight.zero_()
+        m.done.bias.fill_(-20.0)  # never dies
+        alive = dream_returns(m, controller_params(m, 0.0), torch.randn(3, 4), **kw)
+        m.done.bias.fill_(20.0)  # dies at the first step, which still pays 1
+        dead = dream_returns(m, controller_params(m, 0.0), torch.randn(3, 4), **kw)
+    np.testing.assert_array_equal(alive, 50.0)
+    np.testing.assert_array_equal(dead, 1.0)
+    with pytest.raises(ValueError, match="survival"):
+        dream_returns(m, controller_params(m, 0.0), torch.randn(3, 4), low=(-1.0,),
+                      high=(1.0,), brake_clip=False)
+
+
+def test_survival_dream_env_with_one_action_passes_the_env_checker():
+    m = doom_m(reward_head=False)
+    env = DreamEnv(m, torch.randn(5, 4), max_steps=30, action_low=(-1.0,), action_high=(1.0,),
+                   reward="survival")
+    check_env(env, skip_render_check=True)
+    env.reset(seed=0)
+    _, reward, *_ = env.step(np.array([0.5], np.float32))
+    assert reward == 1.0

@@ -99,3 +99,16 @@ def test_variants_command_trains_two_models_and_resumes(tmp_path, capsys):
         return [line.rsplit(" (", 1)[0] for line in text.splitlines()[-2:]]
 
     assert numbers(capsys.readouterr().out) == numbers(out)
+
+
+def test_doom_command_runs_the_dream_pipeline_in_smoke_and_resumes(tmp_path, capsys):
+    from wmlib.cli import main
+
+    args = ["doom", "--profile", "smoke", "--run-dir", str(tmp_path), "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "in the real game" in out and "random" in out
+    for stage in ("rollouts", "vae", "mdnrnn", "C_dream_tau1"):
+        assert (tmp_path / stage).exists(), stage
+    assert main(args) == 0  # resumed from the run directory: the same table
+    assert capsys.readouterr().out.splitlines()[-3:] == out.splitlines()[-3:]

@@ -9,6 +9,7 @@ Commands:
   variants                 chapter 3: RNN, SSM, RSSM and latent overshooting on the same data
   compare-planners         chapter 5: every planner on chapter 4's world model
   world-models             chapter 2: the World Models pipeline on CarRacing (resumes)
+  doom                     chapter 2, part two: C trained in M's dream of Take Cover (resumes)
   bench                    environment and planning throughput for each profile
 
 Every command takes ``--device`` (cpu, cuda, cuda:N; default: $WMLIB_DEVICE, else CUDA when
@@ -180,6 +181,22 @@ def cmd_world_models(args) -> int:
     return 0
 
 
+def cmd_doom(args) -> int:
+    from wmlib.agents.world_models_doom import run
+
+    overrides = {"workers": args.workers} if args.workers else {}
+    summary = run(args.profile, run_dir=args.run_dir, record=not args.no_record,
+                  progress=not args.no_progress, device=args.device,
+                  temperatures=args.temperatures, **overrides)
+    n = summary["eval_episodes"]
+    print(f"{'tau':>5} {'in the dream':>16} {'in the real game':>18}  ({n} episodes each)")
+    for row in summary["table"]:
+        print(f"{row['temperature']:5.2f} {row['dream_mean']:8.1f} +- {row['dream_std']:5.1f} "
+              f"{row['real_mean']:10.1f} +- {row['real_std']:5.1f}")
+    print(f"random {'':15} {summary['random_mean']:10.1f} +- {summary['random_std']:5.1f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m wmlib", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -277,6 +294,16 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--no-record", action="store_true", help="do not write results/")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(fn=cmd_world_models)
+    s = add("doom", help="chapter 2, part two: rollouts of Take Cover, V, M, C evolved in the "
+            "dream at each temperature, evaluation in the real game; resumes from --run-dir")
+    s.add_argument("--profile", default=None, help="smoke, quick, gpu or full (default: auto)")
+    s.add_argument("--run-dir", default=None, help="default: runs/ch02_doom_<profile>")
+    s.add_argument("--temperatures", type=float, nargs="+", default=None,
+                   help="dream temperatures (default: the profile's, the paper's Table 2)")
+    s.add_argument("--workers", type=int, default=0, help="processes (0: the profile's)")
+    s.add_argument("--no-record", action="store_true", help="do not write results/")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(fn=cmd_doom)
     s = add("bench", help="print throughput figures")
     s.add_argument("--profiles", nargs="*", default=["smoke", "quick", "gpu", "full"])
     s.set_defaults(fn=cmd_bench)

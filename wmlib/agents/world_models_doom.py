@@ -48,7 +48,7 @@ CONFIGS = {
     # 2 CPU cores, about 45 minutes: fewer rollouts and updates than the paper, an LSTM of 256
     # (the paper's 512 costs four times as much per step here), dreams cut at 1000 steps.
     "quick": WorldModelsConfig(
-        **{**DOOM, "hidden": 256, "dream_steps": 1000}, workers=2, rollouts=200,
+        **{**DOOM, "hidden": 256, "dream_steps": 1000}, workers=2, torch_threads=1, rollouts=200,
         vae_batch=64, vae_lr=1e-3, vae_epochs=2, rnn_seq_len=100, rnn_batch=32,
         rnn_steps=1000, dream_popsize=32, dream_rollouts=8, dream_generations=40,
         eval_episodes=20, video_steps=400),

@@ -182,3 +182,27 @@ def test_a_controller_learns_to_survive_inside_the_dream(tmp_path):
     assert still < 15, still  # standing still dies at the first fireball (about every 7 steps)
     assert learned > 20 and learned > 2.5 * still, (learned, still)  # 40 is the cap
     # (measured: 26.6 against 7.0)
+
+
+def test_dream_episode_and_real_next_to_dreamed(tmp_path):
+    from wmlib.agents import world_models_doom as doom
+
+    cfg = doom.CONFIGS["smoke"]
+    torch.manual_seed(0)
+    vae, m = wm.make_vae(cfg), wm.make_mdnrnn(cfg)
+    series = {"mu": np.random.default_rng(0).standard_normal((9, cfg.latent_dim)),
+              "starts": np.array([0, 4, 9])}
+    c = wm.make_controller(cfg)
+    ep = doom.dream_episode(cfg, m, vae, series, np.zeros(c.num_params), 1.0, seed=0, steps=7)
+    assert ep["frames"].shape == (ep["steps"] + 1, 64, 64, 3) and ep["steps"] <= 7
+    assert len(ep["p_done"]) == len(ep["action"]) == ep["steps"]
+    assert ep["died"] == (ep["p_done"][-1] > 0.5)
+    env = wm.make_env(cfg)
+    # with every frame given as context, the "dream" is V's reconstruction of the real frames
+    full = doom.real_and_dreamed(cfg, env, m, vae, seed=1, context=10**6, steps=8)
+    np.testing.assert_array_equal(full["dreamed"], full["reconstructed"])
+    assert full["real"].shape == full["dreamed"].shape == (full["steps"] + 1, 3, 64, 64)
+    part = doom.real_and_dreamed(cfg, env, m, vae, seed=1, context=2, steps=8)
+    np.testing.assert_array_equal(part["real"], full["real"])  # the same actions, same game
+    np.testing.assert_array_equal(part["dreamed"][:2], full["reconstructed"][:2])
+    assert not np.array_equal(part["dreamed"][2:], full["reconstructed"][2:])

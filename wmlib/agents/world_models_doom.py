@@ -173,3 +173,65 @@ def record_results(summary: dict, profile: str, run, wall_time_s: float | None =
         notes="Ha & Schmidhuber (2018), Table 2, over 100 real episodes: tau 0.10 -> 193 +- 58, "
               "0.50 -> 196 +- 50, 1.00 -> 868 +- 511, 1.15 -> 1092 +- 556, 1.30 -> 753 +- 139; "
               "random policy 210 +- 108: the paper's numbers, cited, not ours.")
+
+
+@torch.no_grad()
+def dream_episode(cfg: WorldModelsConfig, mdnrnn, vae, series: dict, params: np.ndarray | None,
+                  temperature: float, seed: int = 0, steps: int | None = None) -> dict:
+    """One dream of C(params) (``None``: uniformly random actions) at ``temperature``, as
+    `wmlib.dream.DreamEnv` plays it: the frames V decodes from the dreamed codes (``(T + 1, 64,
+    64, 3)`` uint8), the actions, M's probability of death at each step, and the number of
+    steps survived."""
+    from wmlib.dream import DreamEnv
+
+    z0 = series["mu"][series["starts"][:-1]]
+    dream = DreamEnv(mdnrnn, z0, temperature=temperature, vae=vae,
+                     max_steps=steps or cfg.dream_steps, action_low=cfg.action_low,
+                     action_high=cfg.action_high, reward="survival")
+    c = wm.make_controller(cfg)
+    if params is not None:
+        c.set_params(params)
+    obs, _ = dream.reset(seed=seed)
+    dream.action_space.seed(seed)
+    frames, actions, p_done = [dream.render()], [], []
+    while True:
+        z, h = obs[: cfg.latent_dim], obs[cfg.latent_dim :]
+        a = (c(z, h) if params is not None else dream.action_space.sample()).astype(np.float32)
+        obs, _, terminated, truncated, info = dream.step(a)
+        frames.append(dream.render())
+        actions.append(a)
+        p_done.append(info["p_done"])
+        if terminated or truncated:
+            break
+    return {"frames": np.stack(frames), "action": np.stack(actions), "p_done": np.array(p_done),
+            "steps": len(actions), "died": bool(terminated)}
+
+
+@torch.no_grad()
+def real_and_dreamed(cfg: WorldModelsConfig, env, mdnrnn, vae, seed: int, context: int = 1,
+                     steps: int = 60, temperature: float = 1.0) -> dict:
+    """The real game under Doom's random data policy next to M's dream of the same actions:
+    M reads the codes of the first ``context`` real frames, then dreams on from its own
+    samples at ``temperature``; V decodes both. Returns the real frames, V's reconstructions,
+    the dreamed frames (``(T, 3, 64, 64)`` uint8 each) and M's probability of death per step
+    beside the real end of the episode."""
+    from wmlib import envs
+    from wmlib.dream import sample_mixture
+
+    dev = mdnrnn.mdn.weight.device
+    policy = wm.random_data_policy(cfg, np.random.default_rng(seed))
+    episode = wm.run_policy(env, policy, seed=seed, max_steps=steps, frames=True)
+    obs = devices.to_device(episode["obs"], dev)
+    z_real = vae.encode(envs.preprocess(obs)).loc
+    actions = devices.to_device(episode["action"][1:].astype(np.float32), dev)
+    g = devices.generator(dev, seed)
+    state, z, dreamed, p_done = mdnrnn.initial_state(1), z_real[:1], [z_real[:1]], []
+    for t in range(len(actions)):
+        out, state = mdnrnn.step(z, actions[t : t + 1], state)
+        p_done.append(float(torch.sigmoid(out.done[0])))
+        z = z_real[t + 1 : t + 2] if t + 1 < context else sample_mixture(out, temperature, g)
+        dreamed.append(z)
+    decode = lambda codes: envs.postprocess(vae.decode(codes))  # noqa: E731
+    return {"real": episode["obs"], "reconstructed": decode(z_real),
+            "dreamed": decode(torch.cat(dreamed)), "p_done": np.array(p_done),
+            "died": bool(episode["terminated"]), "steps": episode["steps"]}

@@ -336,31 +336,22 @@ plt.show()
 # ## 5. CEM and random shooting, evaluated
 #
 # Both planners on the same episodes (seeds 0, 1, ...), with this profile's settings
-# (`mpc.evaluate_true_sim`). A headline number is the mean of 10 episodes; at quick's settings
-# that is about 27 minutes per planner on 2 CPU cores, so the page evaluates this profile's
-# `eval_episodes` (2 in quick) and the 10-episode evaluations run from a terminal:
-# `python -m wmlib mpc --planner cem --profile quick --episodes 10` (and `--planner shooting`).
-# Either way the returns are written to `results/` with their profile, hardware, seed, commit
-# and wall time, except that the page never replaces a record of more episodes than it ran.
+# (`mpc.evaluate_true_sim`): in the `quick`, `gpu` and `full` profiles each planner's returns
+# are written to `results/` with their profile, hardware, seed, commit and wall time
+# (`python -m wmlib mpc` does the same from a terminal).
 
 # %%
-summary = {}
-for planner in ("cem", "shooting"):
-    prior = results.load(f"ch01_{planner}_truesim_{ctx.profile}")
-    keep = bool(prior) and prior[0]["values"]["episodes"] > cfg.eval_episodes
-    summary[planner] = mpc.evaluate_true_sim(planner, ctx.profile, seed=0, progress=False,
-                                             record=not keep)
-    if keep:
-        print(f"(not recorded: results/ holds {prior[0]['values']['episodes']} episodes of "
-              f"{planner} in this profile)")
+summary = {planner: mpc.evaluate_true_sim(planner, ctx.profile, seed=0, progress=False)
+           for planner in ("cem", "shooting")}
 
 # %% [markdown]
 # The table below is read from `results/` with `wmlib.results.load`, never typed: every
 # recorded evaluation of this chapter, whichever profile wrote it, beside the random policy run
-# here on exactly the same seeds (full episodes). Each row says how many episodes it averages:
-# the quick rows committed with the book have 10 (mean $\pm$ standard deviation of the 10
-# returns); the `full` row, PlaNet's own planner settings, has 2 (several minutes per episode
-# here), so its $\pm$ is the spread of two returns, not a headline.
+# here on exactly the same seeds (full episodes). Each row says how many episodes it averages.
+# The evaluations committed with the book have 2 episodes each, not the 10 the book asks of a
+# headline number, so their $\pm$ is the spread of 2 returns, not a confidence interval; for 10,
+# run `python -m wmlib mpc --planner cem --profile quick --episodes 10` (ten times the
+# "s/episode" of the table) and rerun this cell.
 
 # %%
 recorded = results.load("ch01_*_truesim_*")
@@ -401,28 +392,23 @@ if recorded:
 # the space of sequences grows exponentially with $H$. One episode per point:
 
 # %%
-n_sweep = 1 if ctx.profile == "smoke" else 3  # episodes per point (seeds 100, 101, 102)
 horizon_returns = []
 for h in cfg.sweep_horizons:
     act = mpc.true_sim_policy(env, "cem", cfg, seed=0, horizon=h)
-    horizon_returns.append(evaluate(env, act, n_sweep, seed=100, max_steps=cfg.max_steps,
-                                    name=f"CEM H={h}"))
+    horizon_returns.append(evaluate(env, act, 1, seed=100, max_steps=cfg.max_steps,
+                                    name=f"CEM H={h}")[0])
 candidate_returns = []
 for j in cfg.sweep_candidates:
     act = mpc.true_sim_policy(env, "shooting", cfg, seed=0, candidates=j)
-    candidate_returns.append(evaluate(env, act, n_sweep, seed=100, max_steps=cfg.max_steps,
-                                      name=f"shooting J={j}"))
+    candidate_returns.append(evaluate(env, act, 1, seed=100, max_steps=cfg.max_steps,
+                                      name=f"shooting J={j}")[0])
 r_mean, r_std = np.mean(random_returns), np.std(random_returns)
 fig, ax = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained", sharey=True)
-cem_bars = ax[0].errorbar(cfg.sweep_horizons, np.mean(horizon_returns, 1),
-                          np.std(horizon_returns, 1), fmt="o-", capsize=3,
-                          label="CEM + true simulator")
+ax[0].plot(cfg.sweep_horizons, horizon_returns, "o-", label="CEM + true simulator")
 ax[0].set_xlabel("CEM horizon $H$ (decisions)")
 ax[0].set_title(f"CEM, J={cfg.candidates}, K={cfg.top_k}, I={cfg.iterations}", fontsize=9)
-shooting_bars = ax[1].errorbar(cfg.sweep_candidates, np.mean(candidate_returns, 1),
-                               np.std(candidate_returns, 1), fmt="o-", capsize=3, color="C1",
-                               label="random shooting + true simulator")
-ax[1].set_xscale("log")
+ax[1].semilogx(cfg.sweep_candidates, candidate_returns, "o-", color="C1",
+               label="random shooting + true simulator")
 ax[1].set_xlabel("random-shooting candidates $J$")
 ax[1].set_title(f"random shooting, H={cfg.horizon}", fontsize=9)
 ax[0].set_xticks(cfg.sweep_horizons)
@@ -432,16 +418,16 @@ for a in ax:
     random_line = a.axhline(r_mean, color="grey", ls=":",
                             label="random policy, mean $\\pm$ 1 std (10 episodes)")
     a.axhspan(r_mean - r_std, r_mean + r_std, color="grey", alpha=0.2)
-ax[0].set_ylabel(f"episode return (mean $\\pm$ std, {n_sweep} episodes)")
-fig.legend(handles=[cem_bars, shooting_bars, random_line], loc="outside lower center",
+ax[0].set_ylabel("episode return (1 episode, seed 100)")
+fig.legend(handles=[*ax[0].lines[:1], *ax[1].lines[:1], random_line], loc="outside lower center",
            ncol=3, fontsize=8)
 plt.show()
 
 # %% [markdown]
-# *Figure 1.5: the return against the CEM horizon $H$ (left) and the number of
-# random-shooting candidates $J$ (right), with the true simulator as the model: mean and
-# standard deviation of 3 episodes per point (seeds 100-102). The grey band is the random
-# policy of section 1: mean $\pm$ 1 standard deviation over 10 episodes.* @@SWEEP@@
+# *Figure 1.5: the return of one episode (seed 100) against the CEM horizon $H$ (left) and the
+# number of random-shooting candidates $J$ (right), with the true simulator as the model. The
+# grey band is the random policy of section 1: mean $\pm$ 1 standard deviation over 10
+# episodes. A single episode per point shows the trend, not a precise value.*
 
 # %% [markdown]
 # ## 7. A learned model, and why its errors compound
@@ -580,28 +566,6 @@ plt.show()
 # learned model (seeds 2000, 2001, ...), against the mean of CEM with the true simulator from
 # section 5 (this run's profile) and the random policy of section 1 (grey band: $\pm$ 1
 # standard deviation over 10 episodes).*
-
-# %% [markdown]
-# **Does replanning matter?** Section 2 claims that replanning keeps the model's errors from
-# accumulating. A measurement with the final learned model: the same episodes (seeds 3000,
-# 3001, ...) planned two ways, as MPC (execute the first action of each plan, then plan again)
-# and executing each $H$-step plan whole before planning again, so that the errors of figure
-# 1.7 accumulate over $H$ decisions (`mpc.cem_policy(..., execute=k)`):
-
-# %%
-n_replan = 1 if ctx.profile == "smoke" else 3
-replanning = {}
-for k, label in ((1, "MPC: replan every decision"),
-                 (cfg.horizon, f"execute whole {cfg.horizon}-step plans")):
-    act = agent.policy(devices.generator(agent.device, 0), execute=k)
-    replanning[label] = evaluate(env, act, n_replan, seed=3000, max_steps=cfg.max_steps,
-                                 name=label)
-for label, rets in replanning.items():
-    print(f"{label:34} {np.mean(rets):7.1f} +- {np.std(rets):5.1f}  {np.round(rets, 1).tolist()}")
-print(f"{'random policy (section 1)':34} {r_mean:7.1f} +- {r_std:5.1f}")
-
-# %% [markdown]
-# @@REPLANNING@@
 
 # %% [markdown]
 # ## 8. What to expect

@@ -136,9 +136,10 @@ print(f"random policy, 10 episodes (seeds 0-9): {np.mean(random_returns):.1f} "
 # \qquad s_{\tau+1} = M(s_\tau, a_\tau).$$
 #
 # MPC (Vitay's lecture) executes only the first action $a^*_t$, observes the real $s_{t+1}$, and
-# plans again: the horizon recedes with every step. Replanning is what keeps model errors from
+# plans again: the horizon recedes with every step. Replanning is meant to keep errors from
 # accumulating: a wrong prediction ten steps ahead costs nothing if we replan before we get
-# there.
+# there; and every decision is taken with the full horizon ahead of it. Section 7 measures how
+# much each of the two matters.
 #
 # ```text
 # MPC (receding horizon)
@@ -336,22 +337,32 @@ plt.show()
 # ## 5. CEM and random shooting, evaluated
 #
 # Both planners on the same episodes (seeds 0, 1, ...), with this profile's settings
-# (`mpc.evaluate_true_sim`): in the `quick`, `gpu` and `full` profiles each planner's returns
-# are written to `results/` with their profile, hardware, seed, commit and wall time
-# (`python -m wmlib mpc` does the same from a terminal).
+# (`mpc.evaluate_true_sim`), their returns written to `results/` with their profile, hardware,
+# seed, commit and wall time. A headline number is the mean of 10 episodes; at quick's
+# settings that is about 27 minutes per planner on 2 CPU cores, so they run from a terminal,
+# `python -m wmlib mpc --planner cem --profile quick --episodes 10` (and `--planner shooting`),
+# and this cell reads them from `results/` when they are there; otherwise it evaluates this
+# profile's `eval_episodes` (2 in quick) here.
 
 # %%
-summary = {planner: mpc.evaluate_true_sim(planner, ctx.profile, seed=0, progress=False)
-           for planner in ("cem", "shooting")}
+summary = {}
+for planner in ("cem", "shooting"):
+    prior = results.load(f"ch01_{planner}_truesim_{ctx.profile}")
+    if prior and prior[0]["values"]["episodes"] >= 10:
+        summary[planner] = prior[0]["values"]
+        print(f"{planner}: {summary[planner]['episodes']} episodes read from results/ "
+              f"(commit {prior[0]['commit']}): {summary[planner]['mean']} +- "
+              f"{summary[planner]['std']}")
+    else:
+        summary[planner] = mpc.evaluate_true_sim(planner, ctx.profile, seed=0, progress=False)
 
 # %% [markdown]
 # The table below is read from `results/` with `wmlib.results.load`, never typed: every
 # recorded evaluation of this chapter, whichever profile wrote it, beside the random policy run
-# here on exactly the same seeds (full episodes). Each row says how many episodes it averages.
-# The evaluations committed with the book have 2 episodes each, not the 10 the book asks of a
-# headline number, so their $\pm$ is the spread of 2 returns, not a confidence interval; for 10,
-# run `python -m wmlib mpc --planner cem --profile quick --episodes 10` (ten times the
-# "s/episode" of the table) and rerun this cell.
+# here on exactly the same seeds (full episodes). Each row says how many episodes it averages:
+# the quick rows committed with the book have 10 (mean $\pm$ standard deviation of the 10
+# returns); the `full` row, PlaNet's own planner settings, has 2 (several minutes per episode
+# here), so its $\pm$ is the spread of two returns, not a headline.
 
 # %%
 recorded = results.load("ch01_*_truesim_*")
@@ -389,26 +400,32 @@ if recorded:
 #
 # The horizon must be long enough to see the payoff of swinging (the pole needs a few planning
 # steps of 8 control steps each to come up), and random shooting needs many candidates because
-# the space of sequences grows exponentially with $H$. One episode per point:
+# the space of sequences grows exponentially with $H$. Three episodes per point (seeds 100-102;
+# one in the smoke profile):
 
 # %%
+n_sweep = 1 if ctx.profile == "smoke" else 3  # episodes per point (seeds 100, 101, 102)
 horizon_returns = []
 for h in cfg.sweep_horizons:
     act = mpc.true_sim_policy(env, "cem", cfg, seed=0, horizon=h)
-    horizon_returns.append(evaluate(env, act, 1, seed=100, max_steps=cfg.max_steps,
-                                    name=f"CEM H={h}")[0])
+    horizon_returns.append(evaluate(env, act, n_sweep, seed=100, max_steps=cfg.max_steps,
+                                    name=f"CEM H={h}"))
 candidate_returns = []
 for j in cfg.sweep_candidates:
     act = mpc.true_sim_policy(env, "shooting", cfg, seed=0, candidates=j)
-    candidate_returns.append(evaluate(env, act, 1, seed=100, max_steps=cfg.max_steps,
-                                      name=f"shooting J={j}")[0])
+    candidate_returns.append(evaluate(env, act, n_sweep, seed=100, max_steps=cfg.max_steps,
+                                      name=f"shooting J={j}"))
 r_mean, r_std = np.mean(random_returns), np.std(random_returns)
 fig, ax = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained", sharey=True)
-ax[0].plot(cfg.sweep_horizons, horizon_returns, "o-", label="CEM + true simulator")
+cem_bars = ax[0].errorbar(cfg.sweep_horizons, np.mean(horizon_returns, 1),
+                          np.std(horizon_returns, 1), fmt="o-", capsize=3,
+                          label="CEM + true simulator")
 ax[0].set_xlabel("CEM horizon $H$ (decisions)")
 ax[0].set_title(f"CEM, J={cfg.candidates}, K={cfg.top_k}, I={cfg.iterations}", fontsize=9)
-ax[1].semilogx(cfg.sweep_candidates, candidate_returns, "o-", color="C1",
-               label="random shooting + true simulator")
+shooting_bars = ax[1].errorbar(cfg.sweep_candidates, np.mean(candidate_returns, 1),
+                               np.std(candidate_returns, 1), fmt="o-", capsize=3, color="C1",
+                               label="random shooting + true simulator")
+ax[1].set_xscale("log")
 ax[1].set_xlabel("random-shooting candidates $J$")
 ax[1].set_title(f"random shooting, H={cfg.horizon}", fontsize=9)
 ax[0].set_xticks(cfg.sweep_horizons)
@@ -418,16 +435,22 @@ for a in ax:
     random_line = a.axhline(r_mean, color="grey", ls=":",
                             label="random policy, mean $\\pm$ 1 std (10 episodes)")
     a.axhspan(r_mean - r_std, r_mean + r_std, color="grey", alpha=0.2)
-ax[0].set_ylabel("episode return (1 episode, seed 100)")
-fig.legend(handles=[*ax[0].lines[:1], *ax[1].lines[:1], random_line], loc="outside lower center",
+ax[0].set_ylabel(f"episode return (mean $\\pm$ std, {n_sweep} episodes)")
+fig.legend(handles=[cem_bars, shooting_bars, random_line], loc="outside lower center",
            ncol=3, fontsize=8)
 plt.show()
 
 # %% [markdown]
-# *Figure 1.5: the return of one episode (seed 100) against the CEM horizon $H$ (left) and the
-# number of random-shooting candidates $J$ (right), with the true simulator as the model. The
-# grey band is the random policy of section 1: mean $\pm$ 1 standard deviation over 10
-# episodes. A single episode per point shows the trend, not a precise value.*
+# *Figure 1.5: the return against the CEM horizon $H$ (left) and the number of
+# random-shooting candidates $J$ (right), with the true simulator as the model: mean and
+# standard deviation of 3 episodes per point (seeds 100-102). The grey band is the random
+# policy of section 1: mean $\pm$ 1 standard deviation over 10 episodes.*
+#
+# In the committed run the horizon matters far beyond the spread of the three episodes: with
+# $H$ = 1 and 4 the returns stay near 170-210, $H$ = 8 reaches about 490 and $H$ = 12 about
+# 780. Random shooting gains clearly from $J$ = 10 (about 540) to $J$ = 100 (about 720); from
+# 100 to 1000 candidates (about 740) the gain is smaller than the spread of three episodes, so
+# these runs cannot tell those two settings apart.
 
 # %% [markdown]
 # ## 7. A learned model, and why its errors compound
@@ -568,6 +591,44 @@ plt.show()
 # standard deviation over 10 episodes).*
 
 # %% [markdown]
+# **Does replanning matter?** Section 2 says that replanning keeps errors from accumulating.
+# A measurement on the same episodes (seeds 3000, 3001, ...), planned two ways:
+# as MPC (execute the first action of each plan, then plan again) and executing each $H$-step
+# plan whole before planning again (`mpc.cem_policy(..., execute=k)`), so that whatever the
+# plan got wrong accumulates over $H$ decisions. Whole plans can lose for two reasons: the
+# model's errors (figure 1.7), and the plan itself, whose last actions were chosen with only a
+# few steps left before the horizon. The same comparison with the true simulator, which has no
+# model error, separates the two:
+
+# %%
+n_replan = 1 if ctx.profile == "smoke" else 3
+models = {"learned model": lambda k: agent.policy(devices.generator(agent.device, 0),
+                                                  execute=k),
+          "true simulator": lambda k: mpc.true_sim_policy(env, "cem", cfg, seed=0, execute=k)}
+replanning = {}
+for model_name, make_policy in models.items():
+    for k, how in ((1, "replan every decision"), (cfg.horizon, f"whole {cfg.horizon}-step plans")):
+        replanning[model_name, how] = evaluate(env, make_policy(k), n_replan, seed=3000,
+                                               max_steps=cfg.max_steps,
+                                               name=f"{model_name}, {how}")
+print(f"{'CEM with':16} {'execution':22} {'return (mean +- std)':>21}  episodes")
+for (model_name, how), rets in replanning.items():
+    print(f"{model_name:16} {how:22} {np.mean(rets):10.1f} +- {np.std(rets):5.1f}  "
+          f"{np.round(rets, 1).tolist()}")
+print(f"{'random policy (section 1)':39} {r_mean:10.1f} +- {r_std:5.1f}")
+
+# %% [markdown]
+# In the committed run replanning roughly doubles the return with either model, and most of
+# what whole plans lose they lose **with the true simulator too**: about 810 against 480 there,
+# about 770 against 410 with the learned model (three episodes each; the two whole-plan rows
+# lie within each other's spread). So at this horizon the model's errors are not the main
+# reason to replan. The plan is: executed whole, its later actions are taken with only a few
+# steps of lookahead left (12 at the first action of a plan, 1 at the last, about 6 on
+# average), and figure 1.5 shows what horizons between 4 and 8 earn. Replanning keeps the full
+# horizon ahead of every decision, and also corrects for whatever the model got wrong; three
+# episodes cannot say how much that second part adds here.
+
+# %% [markdown]
 # ## 8. What to expect
 #
 # Measured numbers are in the table of section 5 (read from `results/`) and in this run's
@@ -577,10 +638,11 @@ plt.show()
 #   about a minute; the returns mean nothing.
 # - **quick** (200, 20, 5): CEM + true simulator close to the paper's 850 and far above the
 #   random policy; random shooting with 1000 candidates a little lower. The learned MLP model
-#   swings the pole up in most rounds once some of its own episodes are in the data, although
-#   its open-loop error grows quickly with the horizon; round 0, one episode planned through a
-#   model of random play only, may or may not swing it up. The chapter takes roughly a quarter
-#   of an hour on 2 CPU cores (the cell below prints this run's time).
+#   swings the pole up once a few of its own episodes are in the data (in the committed run
+#   from round 2 on), although its open-loop error grows quickly with the horizon; round 0, one
+#   episode planned through a model of random play only, may or may not swing it up. The
+#   chapter takes about 15-20 minutes on 2 CPU cores once the 10-episode evaluations of section
+#   5 are in `results/` (the cell below prints this run's time).
 # - **gpu** (200, 20, 5): the automatic profile on a GPU (Colab). The planners are quick's (the
 #   true simulator runs on the CPU cores; a GPU does not speed it up); the learned MLP model
 #   runs on the GPU and trains over 8 rounds of 1000 steps instead of 4 of 400. Not yet timed.

@@ -1,4 +1,5 @@
-"""Chapter 2's agent: World Models (Ha & Schmidhuber 2018) on CarRacing, V + M + C.
+"""Chapter 2's agent: World Models (Ha & Schmidhuber 2018) on CarRacing, V + M + C (and, with
+the settings of :mod:`wmlib.agents.world_models_doom`, on VizDoom's Take Cover).
 
 The training procedure of the paper (Ha and Schmidhuber 2018, arXiv:1803.10122, its CarRacing
 experiment; the CarRacing table also appears in J. Vitay's lecture "Planning with learned world

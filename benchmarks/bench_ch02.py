@@ -31,6 +31,13 @@ def per_second(fn, seconds: float, device=None) -> float:
     return n / (time.time() - start)
 
 
+def descend(opt, loss) -> None:
+    """One optimiser step on ``loss``: the update every training benchmark times."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
 def main(seconds: float = 5.0, threads: int = 1, device=None) -> None:
     from wmlib import devices, envs
     from wmlib.agents import world_models as wm
@@ -55,9 +62,7 @@ def main(seconds: float = 5.0, threads: int = 1, device=None) -> None:
         def vae_step(bf16=bf16):
             with devices.autocast(dev, bf16):
                 loss = vae.loss(x)["loss"]
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            descend(opt, loss)
         print(f"V training on {dev}, batch 64, {'bf16' if bf16 else 'fp32':4}: "
               f"{64 * per_second(vae_step, seconds, dev):7.1f} frames/s")
 
@@ -67,10 +72,7 @@ def main(seconds: float = 5.0, threads: int = 1, device=None) -> None:
     r, done = torch.randn(32, 100, device=dev), torch.zeros(32, 100, device=dev)
 
     def m_step():
-        loss = m.loss(z, a, z, reward=r, done=done)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        descend(opt, m.loss(z, a, z, reward=r, done=done)["loss"])
     print(f"M training on {dev}, 32 x 100 steps: "
           f"{32 * per_second(m_step, seconds, dev):7.1f} sequences/s")
 

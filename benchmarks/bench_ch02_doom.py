@@ -15,7 +15,7 @@ import argparse
 
 import numpy as np
 import torch
-from bench_ch02 import per_second
+from bench_ch02 import descend, per_second
 
 
 def main(profile: str = "quick", seconds: float = 5.0, threads: int = 1, device=None) -> None:
@@ -50,10 +50,7 @@ def main(profile: str = "quick", seconds: float = 5.0, threads: int = 1, device=
     x = torch.rand(cfg.vae_batch, 3, 64, 64, device=dev) - 0.5
 
     def vae_step():
-        loss = vae.loss(x)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        descend(opt, vae.loss(x)["loss"])
     print(f"V training on {dev}, batch {cfg.vae_batch}: "
           f"{cfg.vae_batch * per_second(vae_step, seconds, dev):7.1f} frames/s")
 
@@ -67,10 +64,8 @@ def main(profile: str = "quick", seconds: float = 5.0, threads: int = 1, device=
     for label, flags in (("fused LSTM, no restarts", None),
                          ("step by step, restarts", restart)):
         def m_step(flags=flags):
-            loss = m.loss(z, a, z, done=done, restart=flags, done_weight=cfg.done_weight)["loss"]
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            descend(opt, m.loss(z, a, z, done=done, restart=flags,
+                                done_weight=cfg.done_weight)["loss"])
         print(f"M training on {dev}, {B} x {T} steps, {label:24}: "
               f"{B * per_second(m_step, seconds, dev):7.1f} sequences/s")
 

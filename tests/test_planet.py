@@ -277,7 +277,7 @@ def test_planet_learns_a_model_that_plans_towards_the_reward():
 def test_learning_the_model_lets_latent_cem_steer_towards_reward():
     """The agent's learning test: a model fitted on the moving-square task (reward = how far
     right the square is) must make CEM push right from the centre; untrained, it cannot."""
-    from wmlib.agents.planet import fit
+    from wmlib.agents.planet_variants import fit
     from wmlib.replay import Replay
 
     data = synthetic_batch(T=12, B=24, seed=1)

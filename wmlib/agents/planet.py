@@ -702,13 +702,3 @@ def run_log(agent: PlaNetAgent) -> str:
     if agent.run_dir is not None and (agent.run_dir / "log.txt").exists():
         return (agent.run_dir / "log.txt").read_text()
     return "\n".join(agent.log_lines)
-
-
-def __getattr__(name: str):
-    """The first edition of chapter 3 found its model experiments here; they live in
-    `wmlib.agents.planet_variants` now."""
-    if name in ("ExperimentConfig", "EXPERIMENTS", "fit", "open_loop"):
-        from wmlib.agents import planet_variants
-
-        return getattr(planet_variants, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -33,7 +33,7 @@
 # C, which is evolved in the real environment. Because M can *predict*, it can also *replace*
 # the environment: the paper trains C inside M's dream, and then sends it to play the real
 # game, in a second experiment, VizDoom's Take Cover (there M also predicts the end of the
-# episode). This chapter adds a reward head and an end-of-episode head to M so that it can
+# episode; [chapter 2b](../02b_dream_doom/02b_dream_doom.ipynb) repeats it). This chapter adds a reward head and an end-of-episode head to M so that it can
 # serve as a dream of CarRacing too: an experiment the paper did not run, in section 6. The
 # controllers evolved in the real car never use those heads.
 #

@@ -1,0 +1,408 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 2b · Learning inside the dream: VizDoom's Take Cover
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/world-models-book/world-models-book/blob/main/chapters/02b_dream_doom/02b_dream_doom.ipynb)
+#
+# Chapter 2 trained V and M from random play and evolved C in the real car. The World Models
+# paper (Ha & Schmidhuber 2018) goes one step further in its second experiment: C never
+# touches the real game while it learns. It is evolved entirely inside M's *dream*, where M
+# predicts both the next frame's code and whether the agent dies, and only then is it sent to
+# play the real game. This chapter repeats that experiment on the same game, VizDoom's Take
+# Cover, at a scale that fits two CPU cores, and measures what the paper measured: how long
+# the dream-trained controller survives, in the dream and in reality, at several dream
+# temperatures.
+#
+# **The game.** Monsters at the far end of a room throw fireballs; the agent can only step
+# left or right (or stay) and is rewarded +1 for every tic it survives. An episode ends at
+# death or after 2100 tics (60 seconds); the paper calls the task solved at an average above
+# 750 over 100 episodes.
+#
+# **Prerequisites.** Chapter 2 (V, M, C, CMA-ES and the dream environment).
+#
+# **The procedure** (Ha and Schmidhuber 2018, section "VizDoom experiment"), in the book's
+# words:
+#
+# ```text
+# collect N rollouts with a random policy (an action in [-1, 1] held for 1-10 steps)
+# train V on every frame
+# encode every frame; train M on windows of the rollouts, one after the other:
+#     maximise log P(z_t+1 | a_t, z_t, h_t) - (1 + 9 d_t+1) BCE(death logit_t, d_t+1),
+#     with the LSTM state reset where an episode restarts
+# for each temperature τ:
+#     CMA-ES: fitness of a candidate C = mean steps survived in R dreams at τ
+#             (a dream: z_t+1 ~ M's mixture at τ, +1 per step, ends when M says death)
+# evaluate every C, and the random policy, in the real game on the same seeds
+# ```
+#
+# Sources: the World Models paper (D. Ha and J. Schmidhuber 2018, *World Models*,
+# arXiv:1803.10122, https://worldmodels.github.io), its Take Cover experiment and its Table 2,
+# and its released code (WorldModelsExperiments, `doomrnn/`) for the settings the paper does
+# not print.
+
+# %%
+# Colab set-up: installs wmlib (with vizdoom, which bundles the game). Does nothing elsewhere.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    try:
+        import wmlib
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                        "wmlib @ git+https://github.com/world-models-book/world-models-book"],
+                       check=True)
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import wmlib
+from wmlib import envs, paths, results, viz
+from wmlib.agents import world_models as wm
+from wmlib.agents import world_models_doom as doom
+from wmlib.models.mdnrnn import MDNRNN
+
+ctx = wmlib.setup(seed=0)
+cfg = wmlib.pick(doom.CONFIGS, ctx.profile)
+temperatures = doom.TEMPERATURES[ctx.profile]
+if cfg.torch_threads:
+    torch.set_num_threads(cfg.torch_threads)
+run = wm.Run(cfg, doom.default_run_dir(ctx.profile))
+print(f"profile {ctx.profile}: {cfg.rollouts} rollouts, z of {cfg.latent_dim}, LSTM of "
+      f"{cfg.hidden} with {cfg.mixtures} mixtures, dream temperatures {temperatures}")
+print(f"run directory: {paths.show(run.dir)} (a rerun resumes every stage from it)")
+chapter_start = time.time()
+
+# %% [markdown]
+# ## 1. The game, and random play
+#
+# `envs.make("doom:TakeCover")` wraps VizDoom's Take Cover as the original code plays it: the
+# agent emits one number $a \in [-1, 1]$, and $a < -\frac13$ steps left, $a > \frac13$ steps
+# right, anything between stays; frames are resized to 64x64; one step is one tic.
+
+# %%
+env = wm.make_env(cfg)
+viz.show_source(envs.DoomTakeCover.discrete)
+obs, _ = env.reset(seed=0)
+frames = [obs]
+for _ in range(63):
+    obs, reward, terminated, truncated, _ = env.step(np.array([0.0], np.float32))
+    frames.append(obs)
+    if terminated or truncated:
+        break
+viz.frame_grid(frames[::8], ncols=8, scale=1.0)
+plt.suptitle("Figure 2b.1: standing still, every 8th frame from the start (seed 0)",
+             fontsize=10, y=1.04)
+plt.show()
+
+# %% [markdown]
+# The data come from the original's random policy: an action drawn uniformly from $[-1, 1]$
+# and held for 1 to 10 steps. Its episodes are short, and their lengths vary a lot:
+
+# %%
+policy = wm.random_data_policy(cfg, np.random.default_rng(0))
+lengths = [wm.run_policy(env, policy, seed=100 + i, max_steps=cfg.eval_max_steps)["steps"]
+           for i in range(5 if ctx.profile == "smoke" else 20)]
+print(f"random data policy, {len(lengths)} episodes: {np.mean(lengths):.0f} +- "
+      f"{np.std(lengths):.0f} steps survived (min {min(lengths)}, max {max(lengths)})")
+
+# %% [markdown]
+# ## 2. V and M
+#
+# V is chapter 2's VAE with $z \in \mathbb R^{64}$. M is chapter 2's MDN-RNN with two things
+# the Doom model of the original code adds:
+#
+# - **Deaths weigh ten times.** M's done head predicts whether the step kills the agent; deaths
+#   are rare (one per episode), so the original multiplies their cross-entropy by 10:
+#
+# $$\mathcal L_\text{done} = \frac1T \sum_t \big(1 + 9\, d_{t+1}\big)\,
+#   \mathrm{BCE}\big(\sigma(\ell_t), d_{t+1}\big).$$
+#
+#   A missed death costs ten times a false alarm, which pushes M's predicted probability of
+#   death up; a dream ends when $\sigma(\ell_t) > \frac12$, as in the original.
+# - **Windows across episodes.** M trains on windows cut from all rollouts laid end to end;
+#   where a new episode starts inside a window the LSTM state is set back to zero (the
+#   original's `restart` flag), and the step from one episode's last frame to the next one's
+#   first is masked out of the loss (it is no transition).
+
+# %%
+viz.show_source(MDNRNN._forward_with_restarts)
+
+# %% [markdown]
+# The stages below are chapter 2's (`wmlib.agents.world_models`), each resumed from the run
+# directory when it is already there (`python -m wmlib doom` runs them all headless):
+
+# %%
+wm.collect_rollouts(cfg, run, progress=True)
+vae, vae_history = wm.train_vae(cfg, run, progress=True, device=ctx.device)
+series = wm.encode_dataset(cfg, run, vae, progress=True)
+m, m_history = wm.train_mdnrnn(cfg, run, series, progress=True, device=ctx.device)
+n_episodes = len(series["starts"]) - 1
+print(f"{n_episodes} rollouts, {len(series['mu'])} frames, {int(series['done'].sum())} deaths")
+
+# %%
+fig, ax = plt.subplots(1, 3, figsize=(13, 3.2), layout="constrained")
+for a, (history, key, label) in zip(ax, ((vae_history, "recon", "V: reconstruction loss"),
+                                         (m_history, "nll", "M: NLL of $z_{t+1}$ (per dim.)"),
+                                         (m_history, "done", "M: weighted done loss"))):
+    if key in history:
+        steps_, values = history[key]
+        a.plot(steps_, values, alpha=0.3)
+        a.plot(steps_, viz.moving_average(values, 20))
+    a.set_xlabel("update")
+    a.set_ylabel(label)
+    a.grid(alpha=0.3)
+fig.suptitle("Figure 2b.2: training V and M (light: each update; dark: moving average of 20)",
+             fontsize=10)
+plt.show()
+
+# %% [markdown]
+# ## 3. The dream next to the game
+#
+# The same random actions played in the real game (top), reconstructed by V (middle) and
+# dreamed by M (bottom), which reads only the first real frame and then imagines the rest
+# from its own samples at $\tau = 1$. Below, M's probability that each step kills the agent;
+# the real episode's death (if it came) is the red line.
+
+# %%
+pair = doom.real_and_dreamed(cfg, env, m, vae, seed=7, context=1,
+                             steps=cfg.eval_max_steps or 300)
+show = np.linspace(0, pair["steps"], 8).astype(int)
+viz.frame_grid(np.concatenate([pair["real"][show], pair["reconstructed"][show],
+                               pair["dreamed"][show]]), ncols=8, scale=0.9,
+               titles=[f"t={t}" for t in show] + [""] * 16)
+plt.suptitle("Figure 2b.3: real (top), V's reconstruction (middle), M's dream (bottom)",
+             fontsize=10, y=1.02)
+plt.show()
+plt.figure(figsize=(7, 2.6), layout="constrained")
+plt.plot(pair["p_done"], label="M: P(death at this step)")
+if pair["died"]:
+    plt.axvline(pair["steps"] - 1, color="C3", ls="--", label="the real death")
+plt.axhline(0.5, color="grey", ls=":", label="the dream's threshold")
+plt.xlabel("step")
+plt.ylabel("probability")
+plt.legend(fontsize=8)
+plt.title("Figure 2b.4: M's predicted deaths along the real episode above", fontsize=10)
+plt.show()
+
+# %% [markdown]
+# ## 4. Evolving C inside the dream
+#
+# C is chapter 2's linear controller, $a_t = \tanh(W_c [z_t, h_t] + b_c)$, with one output.
+# Its fitness is the mean number of steps it survives in `dream_rollouts` dreams, each started
+# from the code of a real first frame; the dream runs on M alone (no frames are decoded) and
+# a whole population is dreamed in one batch (`wmlib.dream.dream_returns` with
+# `reward="survival"`). One controller per temperature $\tau$: at low $\tau$ the dream is
+# nearly deterministic and M's mistakes are easy to exploit; at higher $\tau$ it is noisier
+# and harder to fool.
+
+# %%
+controllers = {}
+for tau in temperatures:
+    name = doom.controller_name(tau)
+    controllers[tau] = wm.train_controller(cfg, run, name, "dream", True, vae=vae, mdnrnn=m,
+                                           progress=True, temperature=tau)
+
+fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")
+for tau, c in controllers.items():
+    generation, mean_fitness = c["es"].history["mean"]
+    ax.plot(generation, mean_fitness, label=f"τ = {tau:g}")
+ax.set_xlabel("CMA-ES generation")
+ax.set_ylabel("mean fitness: steps survived in the dream")
+ax.legend(fontsize=8)
+ax.grid(alpha=0.3)
+ax.set_title("Figure 2b.5: evolution inside the dream, one run per temperature", fontsize=10)
+plt.show()
+
+# %% [markdown]
+# ## 5. Back to reality: the temperature table
+#
+# Every controller, and uniformly random actions, in the real game on the same
+# `eval_episodes` seeds (never used in training), and every controller in fresh dreams at its
+# own temperature (`python -m wmlib doom` records the table; this cell records it when its
+# numbers are new). The paper's Table 2 beside ours, cited, not measured here:
+
+# %%
+summary = doom.run(ctx.profile, run_dir=run.dir, record=False, progress=False,
+                   temperatures=temperatures, verbose=False)
+name = f"ch02_doom_{ctx.profile}"
+recorded = results.load(name)
+if ctx.profile != "smoke" and (not recorded or recorded[0]["values"]["table"]
+                               != summary["table"]):
+    doom.record_results(summary, ctx.profile, run)
+    recorded = results.load(name)
+values = recorded[0]["values"] if recorded else summary
+n = values["eval_episodes"]
+print(f"{'':8} {'ours, ' + str(n) + ' episodes':^37} {'the paper (Table 2), 100 episodes':^37}")
+print(f"{'tau':>8} {'dream':>17} {'real game':>17}   {'dream':>17} {'real game':>17}")
+for row in values["table"]:
+    paper = doom.PAPER_TABLE.get(round(row["temperature"], 2))
+    theirs = (f"{paper[0]:8d} +- {paper[1]:5d} {paper[2]:8d} +- {paper[3]:5d}" if paper
+              else "")
+    print(f"{row['temperature']:8.2f} {row['dream_mean']:8.1f} +- {row['dream_std']:5.1f} "
+          f"{row['real_mean']:8.1f} +- {row['real_std']:5.1f}   {theirs}")
+print(f"{'random':>8} {'':>17} {values['random_mean']:8.1f} +- {values['random_std']:5.1f}   "
+      f"{'':>17} {doom.PAPER_RANDOM[0]:8d} +- {doom.PAPER_RANDOM[1]:5d}")
+if recorded:
+    print(f"recorded {recorded[0]['date'][:10]}, profile {recorded[0]['profile']}, commit "
+          f"{recorded[0]['commit']}, {recorded[0]['hardware']}, "
+          f"{recorded[0]['wall_time_s'] / 60:.0f} minutes")
+
+# %%
+taus = [row["temperature"] for row in values["table"]]
+fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
+for key, label, color in (("dream", "in the dream", "C0"), ("real", "in the real game", "C1")):
+    ax.errorbar(taus, [r[f"{key}_mean"] for r in values["table"]],
+                [r[f"{key}_std"] for r in values["table"]], fmt="o-", capsize=3, color=color,
+                label=f"ours, {label}")
+ax.axhline(values["random_mean"], color="grey", ls=":", label="random policy, real game")
+ax.set_xlabel("dream temperature τ")
+ax.set_ylabel(f"steps survived (mean ± std, {n} episodes)")
+ax.legend(fontsize=8)
+ax.grid(alpha=0.3)
+ax.set_title("Figure 2b.6: dream score and real score of the controller trained at each τ",
+             fontsize=10)
+plt.show()
+
+# %% [markdown]
+# **What the recorded `quick` run shows.** The dream-trained
+# controllers did not learn to take cover. In the dream, every one of them survives to the
+# 1000-step cut (or nearly: 977 and 909 steps at $\tau$ = 1.15 and 1.3); in the real game each
+# survives 189-197 steps on average, *fewer* than random actions' 224 on the same 20 seeds, and
+# far from this profile's target of 1.5 times random. The cell below shows what they learned,
+# by playing three fixed actions on the same seeds.
+
+# %%
+held = {}
+for action, label in ((-1.0, "hold left"), (0.0, "stay"), (1.0, "hold right")):
+    held[label] = [wm.run_policy(env, lambda o, a=action: np.array([a], np.float32),
+                                 seed=wm.EVAL_SEED + i, max_steps=cfg.eval_max_steps)["steps"]
+                   for i in range(n)]
+    print(f"{label:10}: {np.mean(held[label]):6.1f} +- {np.std(held[label]):5.1f} steps")
+for row in values["table"]:
+    ours = values["returns"][doom.controller_name(row["temperature"])]
+    same = sum(abs(a - b) < 1e-6 for a, b in zip(ours, held["hold left"]))
+    print(f"controller trained at tau = {row['temperature']:g}: {same} of {n} real episodes "
+          "last exactly as long as holding left")
+
+# %% [markdown]
+# Every controller learned the same thing: run to the left wall and stay there. In M's dream
+# that is safe; in the game the fireballs find the agent at the wall after about 190 steps.
+# This is the failure of the paper's Table 2 at low temperatures, where the controllers trained
+# at $\tau$ = 0.1 and 0.5 also survive nearly every dream (2086 and 2060 of at most 2100 steps)
+# and score 193-196 in the real game. Here it persists at *every* temperature, including the 1.15 and 1.3 at which the
+# paper's controllers survived 1092 and 753 steps. A likely reason, not measured here: M was
+# trained on 100 random rollouts instead of 10,000 and for 800 updates instead of about
+# 24,000, so it has seen little of what happens to an agent that stays at a wall, and a higher
+# temperature adds noise to M's predictions but no evidence about states M has not seen. What
+# to try (the `gpu` profile goes part of the way): more rollouts, a longer-trained M, or random
+# data that reaches the walls more often; then this table should move towards the paper's.
+#
+# ## 6. Replay a dream
+#
+# One dream of the controller trained at a chosen temperature, at that temperature, decoded
+# by V frame by frame (with the slider in Jupyter; a fixed one on this page).
+
+# %%
+def show_dream(tau=temperatures[-1], seed=0):
+    params = controllers[tau]["params"] if tau in controllers else None
+    ep = doom.dream_episode(cfg, m, vae, series, params, tau, seed=seed,
+                            steps=min(cfg.dream_steps, 400))
+    fate = "M predicts death" if ep["died"] else "still alive at the cut"
+    viz.frame_grid(ep["frames"][np.linspace(0, ep["steps"], 8).astype(int)], ncols=8, scale=0.9)
+    plt.suptitle(f"τ = {tau:g}, dream seed {seed}: {ep['steps']} steps, {fate}", fontsize=10,
+                 y=1.04)
+    plt.show()
+
+
+show_dream()
+if viz.interactive():
+    import ipywidgets as widgets
+
+    widgets.interact(show_dream, tau=widgets.SelectionSlider(options=list(temperatures),
+                                                             value=temperatures[-1]),
+                     seed=widgets.IntSlider(0, min=0, max=20))
+else:
+    print("(the temperature slider appears when you run this notebook in Jupyter)")
+
+# %% [markdown]
+# ## 7. Where this chapter departs from the original
+#
+# The settings follow the paper and its code (WorldModelsExperiments, `doomrnn/`) except:
+#
+# - **Scale** (`quick`): 100 random rollouts instead of 10,000, an LSTM of 256 instead of 512,
+#   800 updates of M instead of about 24,000, a population of 32 with 8 dreams per candidate
+#   for 30 generations instead of 64 with 16 for about 1,600, dreams cut at 1,000 steps
+#   instead of 2,100, and 20 real episodes per controller instead of 100. The `full` profile
+#   has the paper's sizes.
+# - **C reads $[z_t, h_t]$**, chapter 2's controller, with a bias; the original reads
+#   $[z_t, c_t, h_t]$ (the LSTM's cell state too) without a bias.
+# - **The seams between rollouts** are masked out of M's loss; the original also trains M to
+#   predict the first frame of the next episode from the last frame of the previous one.
+# - **Dreams start** from the mean code of a real first frame; the original samples it from V's
+#   posterior.
+# - **Frames**: VizDoom 1.3's Take Cover renders 320x240 without a HUD, resized to 64x64; the
+#   original cropped the HUD off a 640x480 frame.
+# - **Temperature**: the paper's table uses the temperatures listed; its released code trains
+#   at $\tau = 1.25$.
+#
+# ## 8. What to expect, and what it costs
+#
+# | profile | what it runs | 2 CPU cores, no GPU (measured) |
+# | --- | --- | --- |
+# | smoke | a few tiny rollouts, V and M for a few steps, one temperature | about 15 s |
+# | quick | 100 rollouts, V 2 epochs, M 800 updates (LSTM 256), 5 temperatures x 30 generations of 32 x 8 dreams, 20 real episodes each | 53 minutes for `python -m wmlib doom --profile quick`; this page, with the run in `runs/`, about a minute (54 s) |
+# | gpu | 1000 rollouts, the paper's LSTM of 512, 5 temperatures x 200 generations of 64 x 16 dreams, 100 real episodes | not measured (meant for one Colab GPU session) |
+# | full | the original's 10,000 rollouts and about 1,800 generations | days |
+#
+# The quick run's stages (`runs/ch02_doom_quick/timings.json`): rollouts 1 minute, V 9, encoding
+# under 1, M 6, each temperature's evolution 6.5-7 and its 20 real episodes under 1; 53 minutes in
+# all, 8 over this profile's 45-minute target. Its first 16 minutes shared the two cores with
+# another training run, so on an idle machine it takes a few minutes less. Evolution dominates
+# because the dreams of this M rarely end early: every generation dreams up to
+# 32 x 8 x 1000 steps. The real game runs at about 520 steps/s with two workers, and
+# `python benchmarks/bench_ch02_doom.py` prints the throughput of every stage.
+
+# %%
+print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.profile}")
+
+# %% [markdown]
+# ## Exercises
+#
+# **Exercise 1 (think).** At which temperatures is the controller's score in the dream far
+# above its score in the real game, in this run's table? What does the controller exploit
+# there, and why does a higher temperature make that harder? Look at the dreams of section 6
+# at the lowest and the highest temperature.
+#
+# **Exercise 2.** M predicts death with a threshold of $\frac12$ on a probability that the
+# x10 weighting has inflated. Measure, on fresh random episodes in the real game, how often M
+# predicts a death that does not come and misses one that does (use `doom.real_and_dreamed`
+# with a long context), and say how the threshold changes what the dream teaches C.
+#
+# ## References
+# - D. Ha and J. Schmidhuber (2018), *World Models*, arXiv:1803.10122,
+#   https://worldmodels.github.io: the VizDoom experiment, Table 2, and its released code
+#   (github.com/hardmaru/WorldModelsExperiments, `doomrnn/`).
+# - M. Kempka, M. Wydmuch, G. Runc, J. Toczek, W. Jaśkowski (2016), *ViZDoom: A Doom-based AI
+#   Research Platform for Visual Reinforcement Learning*, IEEE CIG, arXiv:1605.02097.
+# - N. Hansen (2016), *The CMA Evolution Strategy: A Tutorial*, arXiv:1604.00772.

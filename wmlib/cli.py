@@ -77,6 +77,29 @@ def cmd_build(args) -> int:
     return 0
 
 
+def cmd_assignments(args) -> int:
+    from wmlib import assignments
+
+    if args.action == "generate":
+        for name, path in assignments.generate(args.chapters, args.out).items():
+            print(f"{name}: student version {path}")
+        print(f"instructor versions (nbgrader metadata) in {args.out}/source, "
+              f"the gradebook in {args.out}/gradebook.db")
+        return 0
+    if not args.chapters or len(args.chapters) != 1:
+        print("error: grade takes one folder of submissions: <folder>/<student>/<chapter>.ipynb",
+              file=sys.stderr)
+        return 2
+    try:
+        rows = assignments.grade(args.chapters[0], args.out, profile=args.profile or "smoke")
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(assignments.table(rows))
+    print(f"written to {args.out}/scores.csv")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from wmlib.bench import main as bench
 
@@ -304,6 +327,16 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--no-record", action="store_true", help="do not write results/")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(fn=cmd_doom)
+    s = add("assignments", help="course assignments: student versions of the chapters "
+            "(nbgrader generate_assignment) and grading of submissions (nbgrader autograde)")
+    s.add_argument("action", choices=["generate", "grade"])
+    s.add_argument("chapters", nargs="*",
+                   help="generate: chapter numbers or names (default: all); grade: the folder "
+                        "of submissions, <folder>/<student>/<chapter>.ipynb")
+    s.add_argument("--out", default="course", help="the nbgrader course folder")
+    s.add_argument("--profile", default=None, help="grade: the profile the submissions run in "
+                   "(default: smoke)")
+    s.set_defaults(fn=cmd_assignments)
     s = add("bench", help="print throughput figures")
     s.add_argument("--profiles", nargs="*", default=["smoke", "quick", "gpu", "full"])
     s.set_defaults(fn=cmd_bench)

@@ -717,7 +717,7 @@ print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.pro
 # n)`, eq. 5's $V_N^n(s_0)$, and check that eq. 6's mixture of your n-step returns equals
 # `lambda_return` on the hand example of section 2.
 
-# %%
+# %% tags=["solution"]
 def n_step_return(rewards, values, bootstrap, gamma, n):
     ### BEGIN SOLUTION
     H = len(rewards)
@@ -728,10 +728,26 @@ def n_step_return(rewards, values, bootstrap, gamma, n):
     ### END SOLUTION
 
 
+# %% tags=["tests", "points-2"]
+# V^1 by hand on section 2's example: r_0 + gamma v(s_1) = 1 + 0.5 * 3
+assert abs(float(n_step_return(rewards, values, bootstrap, 0.5, 1)) - 2.5) < 1e-6
 g, l_ = 0.5, 0.5
 mix = (1 - l_) * sum(l_ ** (n - 1) * n_step_return(rewards, values, bootstrap, g, n)
                      for n in range(1, 3)) + l_ ** 2 * n_step_return(rewards, values, bootstrap, g, 3)
 print(f"eq. 6 from n-step returns: {mix.item():.4f}; lambda_return: {lam[0].item():.4f}")
+assert abs(mix.item() - lam[0].item()) < 1e-5
+### BEGIN HIDDEN TESTS
+# by hand: V^2 = 1 + 0.5 * 0 + 0.25 * 1, V^3 = 1 + 0 + 0.25 * 2 + 0.125 * 4; n > H is V^H
+for n_, expected in ((2, 1.25), (3, 2.0), (5, 2.0)):
+    assert abs(float(n_step_return(rewards, values, bootstrap, 0.5, n_)) - expected) < 1e-6, n_
+gen_ = torch.Generator().manual_seed(1)
+r_, v_, b_ = torch.randn(7, generator=gen_), torch.randn(7, generator=gen_), torch.randn(())
+for gamma_, lambda__ in ((0.9, 0.7), (0.99, 0.95)):
+    mix_ = (1 - lambda__) * sum(lambda__ ** (n - 1) * n_step_return(r_, v_, b_, gamma_, n)
+                                for n in range(1, 7)) + lambda__ ** 6 * n_step_return(r_, v_, b_, gamma_, 7)
+    ref_ = lambda_return(r_, v_, torch.full((7,), gamma_), b_, lambda__)[0]
+    assert abs(float(mix_) - float(ref_)) < 1e-4, (gamma_, lambda__)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 2 (how far does the actor see?).** With $\gamma = 0.99$ and $H = 15$, what
@@ -739,7 +755,7 @@ print(f"eq. 6 from n-step returns: {mix.item():.4f}; lambda_return: {lam[0].item
 # imagined rewards, for $\lambda = 0.95$? (Set all rewards to 0 and all values to 1 in
 # `lambda_return`.)
 
-# %%
+# %% tags=["solution"]
 def critic_weight(lambda_, gamma=0.99, horizon=15):
     ### BEGIN SOLUTION
     zeros = torch.zeros(horizon)
@@ -748,14 +764,42 @@ def critic_weight(lambda_, gamma=0.99, horizon=15):
     ### END SOLUTION
 
 
+# %% tags=["tests", "points-2"]
 print({lam_: round(critic_weight(lam_), 3) for lam_ in (0.0, 0.5, 0.95, 1.0)})
+# lambda = 0 is the one-step TD target: all of it rests on gamma * v(s_1)
+assert abs(critic_weight(0.0) - 0.99) < 1e-6
+### BEGIN HIDDEN TESTS
+def closed_form_(lambda_, gamma, horizon):
+    # (1 - lambda) sum_n lambda^(n-1) gamma^n + lambda^(H-1) gamma^H: the weight of eq. 6's values
+    return ((1 - lambda_) * sum(lambda_ ** (n - 1) * gamma ** n for n in range(1, horizon))
+            + lambda_ ** (horizon - 1) * gamma ** horizon)
+
+
+assert abs(critic_weight(1.0) - 0.99 ** 15) < 1e-5
+for args_ in ((0.95, 0.99, 15), (0.5, 0.9, 4), (0.8, 0.95, 30)):
+    assert abs(critic_weight(*args_) - closed_form_(*args_)) < 1e-5, args_
+### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 3 (think).** The actor loss backpropagates through the learned dynamics. What
 # happens to that gradient where the model is wrong, for instance in states the replay has never
 # seen? Why does DreamerV2 prefer REINFORCE ($\rho = 1$) on Atari, where the latents are
 # categorical and sampled with straight-through gradients?
-#
+
+# %% [markdown] tags=["answer", "points-2"]
+# **Model answer.** The actor's gradient is $\partial V_\lambda / \partial a$ through the learned
+# transition, reward and value: where the model is wrong, the gradient points towards what the
+# *model* rewards, not the task, and in states the replay never showed the model extrapolates,
+# so the actor can be pulled towards imagined rewards that are not there (an error the next
+# round of real data corrects only if the actor actually goes there). The imagination horizon
+# $H = 15$ and the critic's bootstrap limit how far such errors compound. With categorical
+# latents, the straight-through gradient of a sample is biased, and backpropagating it through
+# 15 steps of dynamics gives gradients of poor quality; REINFORCE needs only
+# $\nabla \log \pi(a \mid s)$ and the (stopped) advantage, unbiased whatever the dynamics'
+# gradients are, and Atari's discrete actions make it practical (DreamerV2's actor loss uses
+# $\rho = 1$ on Atari and $\rho = 0$, dynamics backpropagation, on continuous control).
+
+# %% [markdown]
 # ## References
 # - D. Hafner, T. Lillicrap, J. Ba, M. Norouzi, *Dream to Control: Learning Behaviors by Latent
 #   Imagination*, ICLR 2020, arXiv:1912.01603: eq. 5-8, Algorithm 1, the hyperparameters.

@@ -64,6 +64,26 @@ def test_interrupted_training_saves_and_resumes(tmp_path):
     assert losses[-1] < losses[0]
 
 
+def test_training_seconds_add_up_over_sessions(tmp_path):
+    """A resumed run's wall_s counts every session, not only the last one."""
+    import time
+
+    net, opt = make()
+
+    def slow(step):
+        time.sleep(0.05)
+        return {"loss": 0.0}
+
+    mods = {"net": net, "opt": opt}
+    first = train_loop(slow, 4, config=Cfg(), modules=mods, run_dir=tmp_path, save_every=2,
+                       progress=False).last("wall_s")
+    assert 0.2 <= first < 5
+    second = train_loop(slow, 8, config=Cfg(), modules=mods, run_dir=tmp_path, save_every=2,
+                        progress=False)
+    assert second["wall_s"][0][-1] == 8
+    assert second.last("wall_s") >= first + 0.2  # 4 more sleeps on top of the first session
+
+
 def test_history_save_load(tmp_path):
     h = History()
     for i in range(3):

@@ -148,12 +148,20 @@ def train_loop(update: Callable[[int], dict], total: int, *, config, modules: di
     optimisers). With ``run_dir``, the loop resumes from ``run_dir/checkpoint.pt``; without,
     it counts from ``start`` (to continue a run held in memory). With ``budget_s``, the loop
     stops (and checkpoints) after the first step that ends more than ``budget_s`` seconds after
-    it began, so that a run fits a session; a rerun continues from there.
+    it began, so that a run fits a session; a rerun continues from there. Each checkpoint logs
+    ``wall_s``, the training seconds summed over every session of the run (a killed session
+    counts up to its last checkpoint, whose steps are the ones kept).
     """
     history = history if history is not None else History()
     ckpt = Path(run_dir) / "checkpoint.pt" if run_dir else None
     if ckpt is not None and ckpt.exists():
         start = load_checkpoint(ckpt, config, modules, history)["step"]
+    prior = history.last("wall_s", 0.0)
+
+    def save(at: int) -> None:
+        history.log(at, wall_s=prior + time.time() - began)
+        save_checkpoint(ckpt, config, at, modules, history)
+
     bar = tqdm(range(start, total), desc=desc, initial=start, total=total, disable=not progress)
     step = start
     began = time.time()
@@ -163,7 +171,7 @@ def train_loop(update: Callable[[int], dict], total: int, *, config, modules: di
             history.log(step, **metrics)
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(metrics.items())[:4]})
             if ckpt is not None and (step + 1) % save_every == 0:
-                save_checkpoint(ckpt, config, step + 1, modules, history)
+                save(step + 1)
             if budget_s is not None and time.time() - began > budget_s and step + 1 < total:
                 step += 1
                 print(f"Time budget of {budget_s / 60:.0f} min reached after {step} of {total} "
@@ -177,5 +185,5 @@ def train_loop(update: Callable[[int], dict], total: int, *, config, modules: di
     finally:
         bar.close()
     if ckpt is not None:
-        save_checkpoint(ckpt, config, step, modules, history)
+        save(step)
     return history

@@ -32,7 +32,7 @@ def plot_curves(history, *keys: str, ax=None, smooth: int = 1, xlabel: str = "st
     """Plot ``keys`` of a :class:`wmlib.training.History` (all keys if none are given)."""
     import matplotlib.pyplot as plt
 
-    keys = keys or tuple(history.data)
+    keys = keys or tuple(k for k in history.data if k != "wall_s")  # not a metric
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     for k in keys:

@@ -152,7 +152,8 @@ def train_variant(name: str, seed: int, data, action_size: int, cfg: PlaNetConfi
     history = fit(model, data, exp.updates, exp.batch_size, exp.chunk_length,
                   overshooting=distance, beta=beta, seed=seed, progress=progress,
                   desc=f"{name} (seed {seed})", run_dir=directory)
-    seconds = before + time.time() - start
+    # the loop's checkpoints sum the seconds of every session; seconds.txt is the older record
+    seconds = history.last("wall_s", before + time.time() - start)
     if seconds_file is not None:
         seconds_file.write_text(f"{seconds:.1f}")
     model.eval()

@@ -659,13 +659,24 @@ print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.pro
 # %% [markdown]
 # ## Exercises
 #
-# **Exercise 1 (MPPI).** Replace CEM's hard top-$K$ selection by MPPI's soft weighting
-# (the planner of TD-MPC, Hansen, Wang and Su 2022, arXiv:2203.04955): weight each candidate by
-# $w_j \propto \exp(R^{(j)}/\lambda)$ and set $\mu = \sum_j w_j a^{(j)}$. Write `mppi_plan` and
-# test it on the known-optimum function above.
+# **Exercise 1 (MPPI).** Replace CEM's hard top-$K$ selection by the soft weighting of model
+# predictive path integral control (MPPI, Williams et al. 2017; TD-MPC, Hansen, Wang and Su
+# 2022, arXiv:2203.04955, plans with it, weighting only its top $K$ candidates). Start, as CEM
+# does, from $\mu = 0, \sigma = 1$; in each of the $I$ = `iterations` iterations draw the $J$ =
+# `candidates` sequences $a^{(j)} \sim \mathcal N(\mu, \sigma^2)$ with `generator`, clipped to
+# $[-1, 1]$, and weight **every** candidate by its return, with the temperature $\lambda$ =
+# `temperature`:
+#
+# $$w_j = \frac{\exp(R^{(j)}/\lambda)}{\sum_{k} \exp(R^{(k)}/\lambda)}, \qquad
+# \mu = \sum_j w_j\, a^{(j)}, \qquad \sigma = \sqrt{\textstyle\sum_j w_j\, (a^{(j)} - \mu)^2}.$$
+#
+# Subtracting the largest return before exponentiating (or `torch.softmax`) leaves the weights
+# unchanged and keeps $\exp$ finite; you may floor $\sigma$ at 0.05, as TD-MPC does. Return
+# $\mu_t$, a tensor of shape `(action_dim,)`. The tests use the known-optimum function of
+# section 3 and others like it.
 
-# %%
-def mppi_plan(objective, horizon, action_dim, candidates=500, iterations=8, temperature=0.1,
+# %% tags=["solution"]
+def mppi_plan(objective, horizon, action_dim, candidates=500, iterations=8, temperature=0.3,
               generator=None):
     ### BEGIN SOLUTION
     mu = torch.zeros(horizon, action_dim)
@@ -680,41 +691,196 @@ def mppi_plan(objective, horizon, action_dim, candidates=500, iterations=8, temp
     ### END SOLUTION
 
 
-first = mppi_plan(lambda a: -((a - target) ** 2).sum((1, 2)), 3, 2,
-                  generator=devices.generator("cpu", 0))  # a CPU toy
-assert torch.allclose(first, target[0], atol=0.1), first
-print("MPPI first action:", [round(x, 2) for x in first.tolist()])
+# %% tags=["tests", "points-3"]
+# The known optimum of section 3: R(a) = -||a - a*||^2 is largest at a*, so mu_t -> a*_0.
+first_ = mppi_plan(lambda a: -((a - target) ** 2).sum((1, 2)), 3, 2,
+                   generator=torch.Generator().manual_seed(0))  # a CPU toy
+print("MPPI first action:", [round(x, 2) for x in first_.tolist()])
+assert first_.shape == (2,), first_.shape
+assert torch.allclose(first_, target[0], atol=0.1), first_
+### BEGIN HIDDEN TESTS
+def quadratic_(t_):
+    return lambda a: -((a - t_) ** 2).sum((1, 2))
+
+
+# other horizons and action dimensions, random targets inside the box: mu_t -> a*_0
+gen_ = torch.Generator().manual_seed(1)
+for horizon_, dim_ in ((4, 1), (2, 3), (1, 1)):
+    t_ = torch.rand(horizon_, dim_, generator=gen_) * 1.6 - 0.8
+    first_ = mppi_plan(quadratic_(t_), horizon_, dim_, generator=torch.Generator().manual_seed(2))
+    assert first_.shape == (dim_,), (horizon_, dim_, first_.shape)
+    assert torch.allclose(first_, t_[0], atol=0.1), (horizon_, dim_, first_, t_[0])
+t_ = torch.rand(5, 2, generator=gen_) * 1.6 - 0.8
+first_ = mppi_plan(quadratic_(t_), 5, 2, candidates=1000, iterations=12, temperature=0.5,
+                   generator=torch.Generator().manual_seed(3))
+assert torch.allclose(first_, t_[0], atol=0.12), (first_, t_[0])
+# clipping: every candidate the objective sees lies in [-1, 1] and has shape (J, H, d); with
+# a* outside the box the best admissible first action is a* projected onto it, (1, -1)
+far_ = torch.tensor([[1.5, -2.0], [0.3, 0.1], [0.0, -0.4]])
+seen_ = []
+
+
+def recording_(a):
+    seen_.append((tuple(a.shape), a.min().item(), a.max().item()))
+    return quadratic_(far_)(a)
+
+
+first_ = mppi_plan(recording_, 3, 2, candidates=300, generator=torch.Generator().manual_seed(4))
+assert len(seen_) == 8 and all(s[0] == (300, 3, 2) for s in seen_), seen_
+assert all(-1 <= s[1] and s[2] <= 1 for s in seen_), seen_
+assert torch.allclose(first_, torch.tensor([1.0, -1.0]), atol=0.1), first_
+# a constant added to every return leaves the weights unchanged (no overflow, no 0/0)
+first_ = mppi_plan(lambda a: quadratic_(target)(a) - 1e4, 3, 2,
+                   generator=torch.Generator().manual_seed(5))
+assert torch.isfinite(first_).all() and torch.allclose(first_, target[0], atol=0.1), first_
+# lambda -> infinity: equal weights, mu stays the mean of the candidates, near 0, not at a*
+first_ = mppi_plan(quadratic_(torch.full((3, 2), 0.9)), 3, 2, temperature=1e6,
+                   generator=torch.Generator().manual_seed(6))
+assert first_.abs().max() < 0.4, first_
+# the noise comes from `generator`: the same seed gives the same plan
+assert torch.equal(mppi_plan(quadratic_(target), 3, 2, generator=torch.Generator().manual_seed(7)),
+                   mppi_plan(quadratic_(target), 3, 2, generator=torch.Generator().manual_seed(7)))
+### END HIDDEN TESTS
 
 # %% [markdown]
-# **Exercise 2 (warm start).** PlaNet restarts CEM from $\mathcal N(0, I)$ at every step. Write a
-# policy that starts from the previous plan shifted by one step (the last step filled with
-# zeros) and compare the returns with fewer iterations ($I=2$). Why does the warm start help
-# most when iterations are few?
+# **Exercise 2 (warm start).** PlaNet restarts CEM from $\mathcal N(0, I)$ at every step.
+# Write `warm_start_cem_policy(objective_from_obs, horizon, candidates, top_k, iterations,
+# action_dim=1, generator=None)`, a policy `obs -> a_t` (like `mpc.cem_policy`) that keeps the
+# plan $\mu_{t:t+H}$ between calls: each call runs `iterations` CEM iterations of section 3 on
+# `objective_from_obs(obs)`, starting from $\mathcal N(\mu, I)$ with $\mu$ the previous plan
+# shifted by one step (its first step dropped, a last step of zeros appended; zeros at the first
+# call), keeps the refitted $\mu$ for the next call, and returns $\mu_t$ as a NumPy array of
+# shape `(action_dim,)`. Draw the noise with `generator`.
+#
+# The tests give it toy objectives that change with `obs` (here the time step $t$): the return
+# $-\lVert a_{t:t+H} - a^\star_{t:t+H}\rVert^2$ of a known target sequence, and compare it with
+# CEM restarted from $\mathcal N(0, I)$ at every step with the same single iteration. The cell
+# after them compares the returns of the two on cartpole with few iterations ($I = 2$).
 
-# %%
-def warm_start_cem_policy(objective_from_obs, horizon, candidates, top_k, iterations):
+# %% tags=["solution"]
+def warm_start_cem_policy(objective_from_obs, horizon, candidates, top_k, iterations,
+                          action_dim=1, generator=None):
     ### BEGIN SOLUTION
-    plan = torch.zeros(horizon, 1)
+    plan = torch.zeros(horizon, action_dim)
 
     def act(obs):
         nonlocal plan
         objective = objective_from_obs(obs)
         mu, sigma = plan.clone(), torch.ones_like(plan)
         for _ in range(iterations):
-            a = (mu + sigma * torch.randn(candidates, horizon, 1)).clamp(-1, 1)
+            noise = torch.randn(candidates, horizon, action_dim, generator=generator)
+            a = (mu + sigma * noise).clamp(-1, 1)
             elite = a[objective(a).topk(top_k).indices]
             mu, sigma = elite.mean(0), elite.std(0, unbiased=False)
-        plan = torch.cat([mu[1:], torch.zeros(1, 1)])
+        plan = torch.cat([mu[1:], torch.zeros(1, action_dim)])
         return mu[0].numpy()
     return act
     ### END SOLUTION
 
 
-warm = warm_start_cem_policy(lambda obs: sim.returns, cfg.horizon, cfg.candidates, cfg.top_k, 2)
+# %% tags=["tests", "points-3"]
+def target_objective_(target_at, horizon):
+    """obs = t -> the objective R(a) = -||a - a*_{t:t+H}||^2, largest at a* = target_at(t...)."""
+    def objective_from_t(t):
+        t_ = torch.tensor(np.stack([target_at(t + k) for k in range(horizon)]), dtype=torch.float32)
+        return lambda a: -((a - t_) ** 2).sum((1, 2))
+    return objective_from_t
+
+
+def tracking_error_(act, target_at, calls=40, check_dim=None):
+    """The mean distance of a_t to the optimum a*_t over the calls after the 15th."""
+    errors = []
+    for t in range(calls):
+        a = np.asarray(act(t), dtype=np.float64)
+        if check_dim is not None:
+            assert a.shape == (check_dim,) and np.abs(a).max() <= 1, a
+        errors.append(np.abs(a - target_at(t)).max())
+    return float(np.mean(errors[15:]))
+
+
+def compare_(target_at, dim_, seed_):
+    """Warm start against CEM from N(0, I) at every step (wmlib's cem_plan), one iteration each,
+    H = 12, J = 200, K = 20 (the quick profile's planner)."""
+    objective_ = target_objective_(target_at, 12)
+    warm_ = warm_start_cem_policy(objective_, 12, 200, 20, 1, action_dim=dim_,
+                                  generator=torch.Generator().manual_seed(seed_))
+    gen_ = torch.Generator().manual_seed(seed_ + 100)
+
+    def cold_(t):
+        return cem_plan(objective_(t), 12, dim_, 200, 20, 1, generator=gen_).numpy()
+    return tracking_error_(warm_, target_at, check_dim=dim_), tracking_error_(cold_, target_at)
+
+
+# a constant optimum, a*_t = (0.5, 0.5): repeated calls refine the same plan
+warm_error_, cold_error_ = compare_(lambda t: np.full(2, 0.5), 2, 0)
+print(f"distance of a_t to the optimum: warm start {warm_error_:.3f}, "
+      f"cold start {cold_error_:.3f} (1 iteration per step)")
+assert warm_error_ < 0.25 and warm_error_ < 0.7 * cold_error_, (warm_error_, cold_error_)
+### BEGIN HIDDEN TESTS
+# an optimum that alternates sign every step: only a plan shifted by one step helps (an
+# unshifted one starts every step on the opposite sign)
+warm_error_, cold_error_ = compare_(lambda t: np.array([0.5, -0.5]) * (-1) ** t, 2, 1)
+assert warm_error_ < 0.25 and warm_error_ < 0.7 * cold_error_, (warm_error_, cold_error_)
+# one action dimension, more iterations, another horizon
+def alternating_(t):
+    return np.array([0.6]) * (-1) ** t
+
+
+warm_ = warm_start_cem_policy(target_objective_(alternating_, 8), 8, 100, 10, 3,
+                              generator=torch.Generator().manual_seed(2))
+assert tracking_error_(warm_, alternating_, check_dim=1) < 0.15
+# the candidates the objective sees: (J, H, d), inside [-1, 1]
+seen_ = []
+
+
+def recording_(obs):
+    def objective(a):
+        seen_.append((tuple(a.shape), a.min().item(), a.max().item()))
+        return -(a ** 2).sum((1, 2))
+    return objective
+
+
+act_ = warm_start_cem_policy(recording_, 5, 30, 4, 2, action_dim=3,
+                             generator=torch.Generator().manual_seed(3))
+for t in range(3):
+    act_(t)
+assert len(seen_) == 6 and all(s[0] == (30, 5, 3) and -1 <= s[1] and s[2] <= 1 for s in seen_)
+# the noise comes from `generator`: the same seed gives the same actions
+acts_ = [warm_start_cem_policy(target_objective_(alternating_, 4), 4, 50, 5, 2,
+                               generator=torch.Generator().manual_seed(4)) for _ in range(2)]
+for t in range(5):
+    assert np.array_equal(np.asarray(acts_[0](t)), np.asarray(acts_[1](t))), t
+### END HIDDEN TESTS
+
+# %% [markdown]
+# On cartpole with the true simulator, few iterations ($I = 2$), one episode each:
+
+# %%
+warm = warm_start_cem_policy(lambda obs: sim.returns, cfg.horizon, cfg.candidates, cfg.top_k, 2,
+                             generator=devices.generator("cpu", 0))  # the simulator: CPU
 cold = mpc.true_sim_policy(env, "cem", cfg, seed=0, iterations=2)
 for name, policy in [("warm start", warm), ("cold start", cold)]:
     ret = evaluate(env, policy, 1, seed=300, max_steps=cfg.max_steps)[0]
     print(f"{name}, I=2: return {ret:.1f} (1 episode, seed 300)")
+
+# %% [markdown]
+# **Exercise 2, continued (think).** Why does the warm start help most when the iterations are
+# few?
+
+# %% [markdown] tags=["answer", "points-1"]
+# **Model answer.** A cold start spends its iterations finding the region of good sequences from
+# the broad $\mathcal N(0, I)$: each refit narrows the belief by a fixed factor (about half per
+# iteration on the toy of figure 1.2), so after $I = 2$ refits $\mu_t$ is still the mean of
+# elites drawn from a wide distribution, a crude and noisy plan. Consecutive planning problems
+# overlap: the state at $t + 1$ is where the plan at $t$ expected it (exactly so with the true
+# simulator), so the tail $\mu_{t+1:t+H}$ of the previous plan is already close to a good plan
+# for the next step. The shifted plan carries those refits over, so the iterations accumulate
+# across decisions (the action executed at $t$ has been refitted at every one of the $H$ steps
+# it spent in the plan, up to $H \cdot I$ times) instead of restarting from nothing. With many
+# iterations the cold start converges within a single decision anyway, and the head start
+# matters less; the warm start can then even cost a little, since it begins in the old plan's
+# basin (the toy tests above show the gain with one iteration per step). One episode per policy
+# illustrates the effect on cartpole; measuring it needs several episodes and seeds.
 
 # %% [markdown]
 # **Exercise 3 (think).** In section 7, round 0 plans with a model trained on random play only,
@@ -734,7 +900,54 @@ for name, policy in [("warm start", warm), ("cold start", cold)]:
 #    centre, or a task whose dynamics near the goal look nothing like those near the start.
 #    What would the round-0 model predict there, what would CEM do with it, and can the
 #    collect-and-retrain rounds recover?
-#
+
+# %% [markdown] tags=["answer", "points-3"]
+# **Model answer.**
+# 1. The pole starts hanging down and random pushes only rock it: it spends most of random play
+#    below the horizontal and seldom gets near the top (figure 1.1). The model therefore sees
+#    the lower half of the circle at moderate speeds, and rewards that are small, where the
+#    `upright` factor $(\cos\theta + 1)/2$ of the reward is low; it never sees a balanced pole,
+#    nor the large rewards (up to 8 per decision) near the top. It *can* still be enough: the
+#    reward is smooth and grows steadily as the pole rises, so "higher is better" is visible
+#    within the data; starting a swing only needs the well-covered dynamics near the bottom
+#    (push in time with the pole's own swing), which are smooth and predicted well one step
+#    ahead (figure 1.7's small early errors); and replanning after every decision means only
+#    the first action is executed, so errors late in the 12-step plan are corrected at the
+#    next step. It fails where it must extrapolate: near the top and at the high angular
+#    velocities of a big swing, the model has no data, so it cannot plan the catch and the
+#    balance, and CEM actively picks the sequences whose returns the model overestimates; open-
+#    loop errors also compound over the horizon (figure 1.7). In the committed quick run round 0
+#    returned 162.6, inside the random policy's band (116.1 $\pm$ 56.3 over 10 episodes) and
+#    far from the returns of a balanced pole (about 800 with the true simulator), while rounds
+#    1-3 returned 222.7, 588.1 and 646.3: it supports the failure explanation (no sign of a
+#    sustained swing-up until the model had seen its own episodes), for this one episode.
+# 2. Another episode seed changes the initial state; another planner seed changes CEM's
+#    candidates and thus the actions; in a swing-up small differences grow, so the episode can
+#    end very differently. Another training seed (initialisation, minibatch order), or other
+#    seed episodes, give a model that agrees on the data but extrapolates differently outside
+#    it, exactly where round 0 needs it. One return mixes all three. To measure the round-0
+#    model: train several models (say 5 training seeds) on the same random-play data, evaluate
+#    each with MPC on about 10 episode seeds (as section 5 does), and report the mean and
+#    spread across models and episodes beside the random policy on the same seeds. Directly,
+#    measure its open-loop error on held-out episodes that reach the top (for instance from
+#    CEM with the true simulator), and whether it ranks candidate sequences as the true
+#    simulator does (compare `model.returns` with `TrueSimulator.returns` on the same
+#    candidates from the same states): CEM only needs the ranking of the candidates to be right.
+# 3. With `swingup_sparse` (reward 1 only for $\cos\theta \ge 0.995$ and $|x| \le 0.25$) random
+#    play essentially never earns anything, so the round-0 reward head learns to predict 0
+#    everywhere. Every candidate then has about the same predicted return, CEM's elites are
+#    chosen by the model's noise, and the plan is no better than random actions; the new
+#    episodes look like random play, retraining confirms "reward 0", and the rounds do not
+#    recover except by chance. They need something beyond the loop: an exploration bonus (for
+#    example for states where an ensemble of models disagrees), a shaped reward, demonstrations,
+#    or a longer reach (a value function beyond the horizon). When instead the dynamics near the
+#    goal differ from those near the start, the model extrapolates there, and CEM exploits its
+#    errors: the agent goes where the model is optimistic, and the data it collects there correct
+#    the model. The loop can recover when the reward still points the way (as the dense reward
+#    did in rounds 1-3 here), but it can waste rounds on optimistic errors, and it never visits
+#    the states where the model's errors are pessimistic.
+
+# %% [markdown]
 # ## References
 # - J. Vitay, *Deep Reinforcement Learning* lecture, chapter "Planning with learned world
 #   models", Professur für Künstliche Intelligenz, TU Chemnitz.

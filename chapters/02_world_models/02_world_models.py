@@ -679,11 +679,17 @@ print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.pro
 # %% [markdown]
 # ## Exercises
 #
-# **Exercise 1 (the mixture likelihood by hand).** Write the negative log-likelihood of
-# $z_{t+1}$ under M's mixture with `torch.logsumexp`, without `torch.distributions`, and check
-# it against `MDNRNN.mdn_nll`.
+# **Exercise 1 (the mixture likelihood by hand).** Write `mdn_nll_by_hand(params, z_next)`, the
+# negative log-likelihood of $z_{t+1}$ under M's mixture of section 4, with `torch.logsumexp`
+# and without `torch.distributions`. `params` is what M returns, an `MDNParams`
+# (`wmlib/models/mdnrnn.py`) whose fields `logits` (the unnormalised log mixture weights, so
+# $\log \pi = $ `log_softmax(logits)`), `mean` and `log_std` ($\log \sigma$) have the shape
+# (..., latent_dim, K); `z_next` has the shape (..., latent_dim). Return one number: the NLL
+# averaged over the leading dimensions and the latent dimensions, as `MDNRNN.mdn_nll` does
+# without a mask. It must stay finite for a $z_{t+1}$ far from every mean, where each
+# $\pi_k \mathcal N(z_{t+1}; \mu_k, \sigma_k^2)$ underflows to 0 in float32.
 
-# %%
+# %% tags=["solution"]
 def mdn_nll_by_hand(params, z_next):
     ### BEGIN SOLUTION
     log_pi = torch.log_softmax(params.logits, -1)
@@ -694,45 +700,224 @@ def mdn_nll_by_hand(params, z_next):
     ### END SOLUTION
 
 
-b = wm.sequence_batch(series, 4, 8, np.random.default_rng(0), device=ctx.device)
+# %% tags=["tests", "points-2"]
+from torch.distributions import Categorical, MixtureSameFamily, Normal
+
+from wmlib.models.mdnrnn import MDNParams
+
+# By hand, one step with two latent dimensions and K = 2 components:
+# dimension 0: pi = softmax(0, log 3) = (1/4, 3/4), mu = (-1, 1), sigma = 1, z = 1:
+#   p = (1/4 exp(-2) + 3/4) / sqrt(2 pi), -log p = 0.9189385 - log(0.7838338) = 1.1624968;
+# dimension 1: pi = (1/2, 1/2), mu = (0, 0), sigma = 1, z = 0: -log p = log sqrt(2 pi) = 0.9189385;
+# the mean of the two: 1.0407177.
+hand_ = MDNParams(torch.tensor([[[0.0, float(np.log(3.0))], [0.0, 0.0]]]),
+                  torch.tensor([[[-1.0, 1.0], [0.0, 0.0]]]), torch.zeros(1, 2, 2), None, None)
+assert abs(float(mdn_nll_by_hand(hand_, torch.tensor([[1.0, 0.0]]))) - 1.0407177) < 1e-5
+
+
+def reference_nll_(params, z_next):
+    # torch.distributions: a mixture of K Normals per latent dimension
+    mixture = MixtureSameFamily(Categorical(logits=params.logits),
+                                Normal(params.mean, params.log_std.exp()))
+    return -mixture.log_prob(z_next).mean()
+
+
+gen_ = torch.Generator().manual_seed(0)
+toy_ = MDNParams(torch.randn(4, 3, 5, generator=gen_), torch.randn(4, 3, 5, generator=gen_),
+                 0.5 * torch.randn(4, 3, 5, generator=gen_), None, None)
+z_toy_ = torch.randn(4, 3, generator=gen_)
+assert torch.allclose(mdn_nll_by_hand(toy_, z_toy_), reference_nll_(toy_, z_toy_), atol=1e-5)
+# and M's own loss on a batch of this run's windows (an identity, whatever M has learned)
+b_ = wm.sequence_batch(series, 4, 8, np.random.default_rng(0), device=ctx.device)
 with torch.no_grad():
-    p, _ = m(b["z"], b["action"])
-    assert torch.allclose(mdn_nll_by_hand(p, b["z_next"]), MDNRNN.mdn_nll(p, b["z_next"]),
+    p_, _ = m(b_["z"], b_["action"])
+    assert torch.allclose(mdn_nll_by_hand(p_, b_["z_next"]), MDNRNN.mdn_nll(p_, b_["z_next"]),
                           atol=1e-5)
-print("mixture NLL by hand matches MDNRNN.mdn_nll")
+print("mixture NLL by hand matches torch.distributions and MDNRNN.mdn_nll")
+### BEGIN HIDDEN TESTS
+# other shapes (batch, time, latent, K) and seeds
+for seed_, shape_ in ((1, (2, 6, 4, 3)), (2, (5, 2)), (3, (3, 7, 32, 5))):
+    gen_ = torch.Generator().manual_seed(seed_)
+    toy_ = MDNParams(torch.randn(*shape_, generator=gen_), torch.randn(*shape_, generator=gen_),
+                     0.5 * torch.randn(*shape_, generator=gen_), None, None)
+    z_toy_ = 2 * torch.randn(*shape_[:-1], generator=gen_)
+    out_ = mdn_nll_by_hand(toy_, z_toy_)
+    assert out_.shape == (), out_.shape
+    assert torch.allclose(out_, reference_nll_(toy_, z_toy_), atol=1e-5), seed_
+# K = 1 is a single Gaussian: -log N(z; mu, sigma^2)
+gen_ = torch.Generator().manual_seed(4)
+mu_, log_std_, z_one_ = (torch.randn(3, 4, 1, generator=gen_) for _ in range(3))
+one_ = MDNParams(torch.randn(3, 4, 1, generator=gen_), mu_, log_std_, None, None)
+ref_one_ = -Normal(mu_[..., 0], log_std_[..., 0].exp()).log_prob(z_one_[..., 0]).mean()
+assert torch.allclose(mdn_nll_by_hand(one_, z_one_[..., 0]), ref_one_, atol=1e-5)
+# far from every mean (z = 30 and 60 sigma away): each density underflows, logsumexp does not
+far_ = MDNParams(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3), None, None)
+z_far_ = torch.tensor([30.0, -60.0])
+out_far_ = mdn_nll_by_hand(far_, z_far_)
+assert torch.isfinite(out_far_), out_far_
+# by hand: (0.5 * 30^2 + 0.5 * 60^2) / 2 + log sqrt(2 pi) = 1125 + 0.9189385
+assert abs(float(out_far_) - 1125.9189385) < 1e-2, out_far_
+### END HIDDEN TESTS
 
 # %% [markdown]
-# **Exercise 2 (temperature and cheating).** Evaluate the dream controller *in the dream* at
-# temperatures 0.1, 1.0 and 1.5 with `wmlib.dream.dream_returns` (dreams of `cfg.dream_steps`
-# steps), and compare the scores with each other and with its fitness at the temperature it
-# was evolved at (figure 2.11). An evolution strategy that had found a flaw of M (a way to
-# collect rewards the real game does not pay) would score higher in the dream than on the real
-# track: at which temperature would you expect such a flaw to be easiest to exploit? The real
-# tracks last up to 1000 steps and the dreams 300: what would you measure on the real track to
-# compare the two fairly, and what does this run's evidence allow you to say?
+# **Exercise 2 (temperature in the dream).** M samples the next code at a temperature $\tau$
+# (section 4): World Models adjusts $\tau$ during sampling to control M's uncertainty (Ha and
+# Schmidhuber 2018, the MDN-RNN, after Sketch-RNN) and raises it to make the dream harder to
+# exploit (the section "Cheating the World Model"). The original code divides the mixture's
+# logits by $\tau$ before the softmax and multiplies each component's standard deviation by
+# $\sqrt\tau$ (its variance by $\tau$), as `wmlib.dream.sample_mixture` does:
+#
+# $$\pi_k(\tau) = \frac{\exp(\alpha_k/\tau)}{\sum_{k'} \exp(\alpha_{k'}/\tau)}, \qquad
+# \sigma_k(\tau) = \sigma_k \sqrt\tau, \qquad \mu_k(\tau) = \mu_k.$$
+#
+# (a) Write `tempered(params, temperature)`, for $\tau > 0$: the `MDNParams` of the mixture at
+# temperature $\tau$, written as an ordinary mixture (temperature 1), that is with `logits`
+# replaced by $\alpha/\tau$ and `log_std` by $\log(\sigma\sqrt\tau)$, the other fields unchanged
+# (`params._replace(...)` builds one). Sampling the tempered parameters at temperature 1 must
+# then be sampling M at temperature $\tau$.
+
+# %% tags=["solution"]
+def tempered(params, temperature):
+    ### BEGIN SOLUTION
+    return params._replace(logits=params.logits / temperature,
+                           log_std=params.log_std + 0.5 * np.log(temperature))
+    ### END SOLUTION
+
+
+# %% tags=["tests", "points-2"]
+from wmlib.models.mdnrnn import MDNParams
+
+# By hand, one latent dimension with logits (0, log 3), means (-1, 1) and sigma = 2:
+# tau = 0.5: logits (0, 2 log 3), pi = (1, 9) / 10; sigma = 2 sqrt(0.5) = 1.4142136;
+# tau = 2: logits (0, log sqrt 3), pi = (1, sqrt 3) / (1 + sqrt 3) = (0.3660254, 0.6339746);
+#   sigma = 2 sqrt 2 = 2.8284271. The means do not move.
+hand_ = MDNParams(torch.tensor([[0.0, float(np.log(3.0))]]), torch.tensor([[-1.0, 1.0]]),
+                  torch.full((1, 2), float(np.log(2.0))), None, None)
+for tau_, pi_, sigma_ in ((0.5, (0.1, 0.9), 1.4142136), (2.0, (0.3660254, 0.6339746), 2.8284271)):
+    t_ = tempered(hand_, tau_)
+    assert torch.allclose(torch.softmax(t_.logits, -1), torch.tensor([pi_]), atol=1e-6), tau_
+    assert torch.allclose(t_.log_std.exp(), torch.full((1, 2), sigma_), atol=1e-6), tau_
+    assert torch.equal(t_.mean, hand_.mean)
+print("mixture weights of (0, log 3) at tau = 0.1, 0.5, 1, 1.5, 2:",
+      {tau_: [round(x, 3) for x in torch.softmax(tempered(hand_, tau_).logits, -1)[0].tolist()]
+       for tau_ in (0.1, 0.5, 1.0, 1.5, 2.0)})
+# the same density as MDNRNN.mixture at temperature tau, on seeded toy parameters
+gen_ = torch.Generator().manual_seed(0)
+toy_ = MDNParams(*(torch.randn(4, 3, 5, generator=gen_) for _ in range(3)), None, None)
+z_toy_ = torch.randn(4, 3, generator=gen_)
+lp_ = MDNRNN.mixture(tempered(toy_, 1.15)).log_prob(z_toy_)
+assert torch.allclose(lp_, MDNRNN.mixture(toy_, 1.15).log_prob(z_toy_), atol=1e-5)
+### BEGIN HIDDEN TESTS
+# other temperatures, shapes (batch, time, latent, K), and the reward and done heads untouched
+gen_ = torch.Generator().manual_seed(1)
+toy_ = MDNParams(*(torch.randn(2, 6, 4, 3, generator=gen_) for _ in range(3)),
+                 torch.randn(2, 6, generator=gen_), torch.randn(2, 6, generator=gen_))
+z_toy_ = torch.randn(2, 6, 4, generator=gen_)
+for tau_ in (0.1, 0.5, 1.0, 1.5, 3.0):
+    t_ = tempered(toy_, tau_)
+    assert t_.logits.shape == toy_.logits.shape and t_.log_std.shape == toy_.log_std.shape
+    assert torch.equal(t_.mean, toy_.mean) and torch.equal(t_.reward, toy_.reward)
+    assert torch.equal(t_.done, toy_.done)
+    assert torch.allclose(MDNRNN.mixture(t_).log_prob(z_toy_),
+                          MDNRNN.mixture(toy_, tau_).log_prob(z_toy_), atol=1e-4), tau_
+    # sigma^2 scales by tau exactly
+    assert torch.allclose(t_.log_std.exp() ** 2, toy_.log_std.exp() ** 2 * tau_, rtol=1e-5)
+# tau = 1 changes nothing (up to a constant in the logits); None heads stay None
+no_heads_ = MDNParams(toy_.logits, toy_.mean, toy_.log_std, None, None)
+t_ = tempered(no_heads_, 1.0)
+assert t_.reward is None and t_.done is None
+assert torch.allclose(torch.softmax(t_.logits, -1), torch.softmax(toy_.logits, -1), atol=1e-6)
+assert torch.allclose(t_.log_std, toy_.log_std, atol=1e-6)
+# tau -> 0: all the weight on the most likely component (logit gaps of at least 0.1, tau = 0.005)
+peaked_ = MDNParams(torch.tensor([[0.3, 0.1, 0.0, -0.5]]), torch.zeros(1, 4), torch.zeros(1, 4),
+                    None, None)
+assert torch.softmax(tempered(peaked_, 0.005).logits, -1)[0, 0] > 0.9999
+# sampling the tempered mixture at 1 is sampling M's mixture at tau (wmlib's sampler, same seed)
+for tau_ in (0.3, 1.15):
+    s1_ = sample_mixture(tempered(toy_, tau_), 1.0, torch.Generator().manual_seed(7))
+    s2_ = sample_mixture(toy_, tau_, torch.Generator().manual_seed(7))
+    assert torch.allclose(s1_, s2_, atol=1e-5), tau_
+### END HIDDEN TESTS
+
+# %% [markdown]
+# (b) **The dream at three temperatures** (a demonstration, given). Below, the controller
+# evolved in M's dream at $\tau$ = `cfg.dream_temperature` is scored in the dream at
+# temperatures 0.1, 1.0 and 1.5 with `wmlib.dream.dream_returns` (8 dreams of `cfg.dream_steps`
+# steps from real first frames, the same seed at every temperature), beside its return on the
+# real tracks of section 7.
 
 # %%
 def dream_score(params, temperature, rollouts=8):
-    ### BEGIN SOLUTION
     from wmlib.dream import dream_returns
 
     g = devices.generator(ctx.device, 0)
     z0 = devices.to_device(z0_all[:rollouts], ctx.device)
     return float(dream_returns(m, params[None], z0, temperature=temperature,
                                steps=cfg.dream_steps, generator=g).mean())
-    ### END SOLUTION
 
 
+# %%
 for tau in (0.1, 1.0, 1.5):
     print(f"tau = {tau}: dream return {dream_score(c_dream['params'], tau):.1f}")
 print(f"real tracks: {recorded['dream_zh_mean']:.1f} +- {recorded['dream_zh_std']:.1f}")
+
+# %% [markdown]
+# Compare the dream scores with each other and with the controller's fitness at the
+# temperature it was evolved at (figure 2.11). An evolution strategy that had found a flaw of M
+# (a way to collect rewards the real game does not pay) would score higher in the dream than on
+# the real track: at which temperature would you expect such a flaw to be easiest to exploit,
+# and why? The real tracks last up to 1000 steps and the dreams 300: what would you measure on
+# the real track to compare the two fairly, and what does this run's evidence allow you to say?
+
+# %% [markdown] tags=["answer", "points-2"]
+# **Model answer.** At the *lowest* temperature. As $\tau \to 0$ the weights collapse onto the
+# most likely component and the noise vanishes (exercise 2(a)), so the dream becomes nearly
+# deterministic: a flaw of M, once found, is reproduced in every dream and CMA-ES can rely on
+# it. At higher $\tau$ the mixture is flatter and wider, the same actions lead to different
+# dreamed futures, and only behaviour that works across M's uncertainty pays; this is why the
+# paper raises $\tau$ (its Doom Table 2: controllers evolved at $\tau$ = 0.1 and 0.5 survive
+# nearly the whole dream, 2086 and 2060 steps, but score 193 and 196 in the real game, while
+# $\tau$ = 1.15 gives 918 in the dream and 1092 in reality). A fair comparison needs the same
+# horizon and starts: the real return over the first `cfg.dream_steps` = 300 steps of each
+# track (`wm.run_policy(..., max_steps=300)`), over many tracks, against the dream return at
+# the training temperature. In the committed quick run the controller (the search's final
+# mean) scores 111.0 in the dream at $\tau$ = 1.0 and 91.5 at 1.5, in the range of its
+# population's fitness at 1.15 (figure 2.11, as section 7 reads it: near 80 for the mean
+# candidate, 113 for the best), but -45.5 at 0.1: the near-deterministic dream pays it
+# *least*, so nothing here shows a flaw being exploited (a likely reason, not tested here: it
+# evolved on noisy dreams, and the low-temperature dream is unlike them). On 10 full real
+# tracks it drives 121.7 +- 17.3; those cover up to 1000 steps and the dreams 300, with one
+# seed and 8 dreams per temperature, so this run cannot say whether its dream return
+# over-states its real return over the same 300 steps: only the measurement above can.
 
 # %% [markdown]
 # **Exercise 3 (think).** The z-only controller cannot know how fast the car goes, since a
 # single frame does not show speed. Which parts of $h_t$ could carry it? How would you check,
 # with the `trace` option of `WorldModelsPolicy`, whether a linear function of $h_t$ predicts
 # the speed?
-#
+
+# %% [markdown] tags=["answer", "points-2"]
+# **Model answer.** $h_t$ is the LSTM's output after reading $(z_0, a_0), \dots, (z_{t-1},
+# a_{t-1})$, so it can hold both sources of speed: how far the scene moved between the last
+# codes (the displacement of the road from $z_{t-1}$ to $z_t$) and the history of gas and brake
+# actions that accelerated the car. M is trained to predict $z_{t+1}$, and how far the road
+# shifts in the next frame depends on the speed, so maximising the likelihood gives M a reason
+# to keep the speed in its cell state $c_t$; C only sees the gated view $h_t = o_t \odot
+# \tanh(c_t)$, so the speed may sit in a few units or spread over many. (The speed bar of the
+# dashboard is cropped away, section 1, so V cannot read it from a frame.) To check: build
+# `WorldModelsPolicy(vae, m, controller, trace=True)`, drive several tracks yourself (call
+# `policy(obs)`, read the true speed $\lVert$`env.unwrapped.car.hull.linearVelocity`$\rVert$
+# at the same step, then `env.step`), and stack `policy.hs` (one $h_t$ per step) against the
+# speeds. Fit a linear (ridge) regression speed $\approx w^\top h_t + b$ on some tracks and
+# report $R^2$ on held-out tracks, with controls: the same regression from $z_t$ alone (should
+# be poor if a frame does not show speed), from the step index $t$ (speed grows after the
+# start, a confound), and from the $h_t$ of an untrained M (`wm.make_mdnrnn(cfg)`), which
+# integrates the actions without having learned anything; vary the gas (e.g. random throttle)
+# so that speed is not a function of time. A held-out $R^2$ well above these baselines says
+# that a linear readout of $h_t$, the kind C uses, carries the speed; the correlation of each
+# unit with the speed shows whether it sits in a few units.
+
+# %% [markdown]
 # ## References
 # - Ha & Schmidhuber (2018), *World Models* (and *Recurrent World Models Facilitate Policy
 #   Evolution*, NeurIPS 2018); the authors' code, WorldModelsExperiments.

@@ -389,16 +389,217 @@ print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.pro
 # %% [markdown]
 # ## Exercises
 #
-# **Exercise 1 (think).** At which temperatures is the controller's score in the dream far
+# **Exercise 1 (the done loss, deaths x10).** Write `weighted_done_loss(logits, done,
+# weight=10.0, mask=None)`, section 2's $\mathcal L_\text{done}$: the binary cross-entropy of
+# M's death logits $\ell_t$ against the done flags $d_{t+1}$ (tensors of the same shape, e.g.
+# `[B, T]`), each step's term multiplied by `weight` where the step ends the episode, then
+# averaged over the steps, or over the steps where `mask` is 1 when one is given (the seams
+# between rollouts, and padding, are masked out). It is a mean over the steps, as in
+# `MDNRNN.loss`: divide by the number of steps, not by the sum of the weights. Work from the
+# logits, so that a logit of $\pm 50$ still gives a finite loss, and return a scalar tensor
+# that carries the gradient. The tests check a case worked out by hand and
+# `torch.nn.functional.binary_cross_entropy_with_logits`; the printout compares your loss with
+# the done term of `MDNRNN.loss` on a batch of the chapter's windows.
+
+# %% tags=["solution"]
+def weighted_done_loss(logits, done, weight=10.0, mask=None):
+    ### BEGIN SOLUTION
+    done = done.to(logits.dtype)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, done, reduction="none")
+    weighted = bce * (1 + done * (weight - 1))
+    if mask is None:
+        return weighted.mean()
+    mask = mask.to(logits.dtype)
+    return (weighted * mask).sum() / mask.sum().clamp(min=1)
+    ### END SOLUTION
+
+
+# %% tags=["tests", "points-2"]
+# By hand: logits [0, ln 3, ln 3], done [1, 0, 1]. sigma(0) = 1/2, sigma(ln 3) = 3/4, so the
+# BCEs are -ln(1/2) = ln 2, -ln(1 - 3/4) = ln 4 and -ln(3/4) = ln(4/3); the deaths (1st, 3rd)
+# weigh 10: (10 ln 2 + ln 4 + 10 ln(4/3)) / 3 = (6.9315 + 1.3863 + 2.8768) / 3 = 3.7315.
+logits_ = torch.tensor([0.0, np.log(3.0), np.log(3.0)])
+done_ = torch.tensor([1.0, 0.0, 1.0])
+by_hand_ = (10 * np.log(2) + np.log(4) + 10 * np.log(4 / 3)) / 3
+assert abs(float(weighted_done_loss(logits_, done_)) - by_hand_) < 1e-5
+# weight 1 is the plain BCE: (ln 2 + ln 4 + ln(4/3)) / 3 = 0.7578
+assert abs(float(weighted_done_loss(logits_, done_, 1.0)) - np.log(32 / 3) / 3) < 1e-5
+# done flags in {0, 1}: torch's pos_weight multiplies exactly the death terms, and its mean
+# divides by the number of steps
+gen_ = torch.Generator().manual_seed(0)
+logits_ = 3 * torch.randn(4, 25, generator=gen_)
+done_ = (torch.rand(4, 25, generator=gen_) < 0.1).float()
+ref_ = torch.nn.functional.binary_cross_entropy_with_logits(logits_, done_,
+                                                            pos_weight=torch.tensor(10.0))
+assert torch.allclose(weighted_done_loss(logits_, done_), ref_, atol=1e-5)
+with torch.no_grad():  # the chapter's M on a batch of its own training windows
+    b_ = wm.sequence_batch(series, 8, cfg.rnn_seq_len, np.random.default_rng(0),
+                           device=m.mdn.weight.device, streams=cfg.rnn_streams)
+    out_, _ = m(b_["z"], b_["action"], restart=b_.get("restart"))
+    yours_ = weighted_done_loss(out_.done, b_["done"], cfg.done_weight, b_["mask"])
+    plain_ = weighted_done_loss(out_.done, b_["done"], 1.0, b_["mask"])
+    theirs_ = m.loss(b_["z"], b_["action"], b_["z_next"], done=b_["done"], mask=b_["mask"],
+                     restart=b_.get("restart"), done_weight=cfg.done_weight)["done"]
+print(f"M's done loss on 8 of its training windows: yours {float(yours_):.4f}, "
+      f"MDNRNN.loss's {float(theirs_):.4f} (unweighted: {float(plain_):.4f})")
+### BEGIN HIDDEN TESTS
+# other weights, through the per-element weights of torch's loss: w_t = 1 + (w - 1) d_t
+for w_ in (1.0, 3.0, 25.0):
+    ref_ = torch.nn.functional.binary_cross_entropy_with_logits(logits_, done_,
+                                                                weight=1 + (w_ - 1) * done_)
+    assert torch.allclose(weighted_done_loss(logits_, done_, w_), ref_, atol=1e-5), w_
+# boolean flags, and the default weight is 10
+assert torch.allclose(weighted_done_loss(logits_, done_.bool()), weighted_done_loss(
+    logits_, done_, 10.0), atol=1e-6)
+# large logits: BCE(50, 0) = BCE(-50, 1) = 50 (to 1e-21); (50 + 10 * 50) / 2 = 275
+big_ = weighted_done_loss(torch.tensor([50.0, -50.0]), torch.tensor([0.0, 1.0]))
+assert torch.isfinite(big_) and abs(float(big_) - 275.0) < 1e-3, big_
+# the gradient: the same as torch's loss
+x_ = logits_.clone().requires_grad_()
+weighted_done_loss(x_, done_).backward()
+y_ = logits_.clone().requires_grad_()
+torch.nn.functional.binary_cross_entropy_with_logits(y_, done_,
+                                                     pos_weight=torch.tensor(10.0)).backward()
+assert torch.allclose(x_.grad, y_.grad, atol=1e-6)
+# a mask: by hand, logits [0, 0, 0], done [1, 0, 1], mask [1, 1, 0]: (10 ln 2 + ln 2) / 2
+assert abs(float(weighted_done_loss(torch.zeros(3), torch.tensor([1.0, 0.0, 1.0]),
+                                    mask=torch.tensor([1.0, 1.0, 0.0])))
+           - 5.5 * np.log(2)) < 1e-5
+# a mask, against the done term of MDNRNN.loss (wmlib) on a fresh small M
+with torch.random.fork_rng():
+    torch.manual_seed(0)
+    m_ = MDNRNN(latent_dim=3, action_dim=1, hidden=8, n_mixtures=2)
+z_ = torch.randn(2, 7, 3, generator=gen_)
+a_ = torch.randn(2, 7, 1, generator=gen_)
+zn_ = torch.randn(2, 7, 3, generator=gen_)
+d_ = torch.zeros(2, 7)
+d_[0, 3], d_[1, 6] = 1.0, 1.0
+mk_ = torch.ones(2, 7)
+mk_[0, 4], mk_[1, :2] = 0.0, 0.0
+with torch.no_grad():
+    ref_ = m_.loss(z_, a_, zn_, done=d_, mask=mk_, done_weight=10.0)["done"]
+    mine_ = weighted_done_loss(m_(z_, a_)[0].done, d_, 10.0, mk_)
+assert torch.allclose(mine_, ref_, atol=1e-6), (mine_, ref_)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Exercise 2 (M's false and missed deaths).** A dream ends where M's probability of death
+# exceeds a threshold (`DreamEnv`: $\sigma(\ell_t) > \frac12$, strictly). Write
+# `death_errors(probs, done, threshold=0.5)`: from M's predicted probabilities of death and the
+# true done flags (arrays of the same shape, any shape), return `(false_alarms, misses)` as two
+# integers: the steps where M predicts a death (probability above the threshold) that does not
+# come, and the steps where the agent dies while M's probability is at or below the threshold.
+# The tests check hand-made arrays; the printout measures both on fresh random episodes of the
+# real game, with M reading the real codes (`doom.real_and_dreamed` with a context as long as
+# the episode), at several thresholds.
+
+# %% tags=["solution"]
+def death_errors(probs, done, threshold=0.5):
+    ### BEGIN SOLUTION
+    predicted = np.asarray(probs) > threshold
+    died = np.asarray(done).astype(bool)
+    return int((predicted & ~died).sum()), int((~predicted & died).sum())
+    ### END SOLUTION
+
+
+# %% tags=["tests", "points-2"]
+# By hand: probs [0.1, 0.7, 0.5, 0.2, 0.9, 0.05], done [0, 0, 0, 1, 1, 0]. At 0.5, M predicts
+# a death at 0.7 and 0.9 (0.5 is not above 0.5): 0.7 is a false alarm, and the death at 0.2
+# is missed: (1, 1). At 0.15: predicted at 0.7, 0.5, 0.2, 0.9: false alarms 0.7 and 0.5, no
+# miss: (2, 0). At 0.95: nothing predicted: (0, 2).
+probs_ = np.array([0.1, 0.7, 0.5, 0.2, 0.9, 0.05])
+flags_ = np.array([0, 0, 0, 1, 1, 0])
+assert tuple(death_errors(probs_, flags_)) == (1, 1)
+assert tuple(death_errors(probs_, flags_, 0.15)) == (2, 0)
+assert tuple(death_errors(probs_, flags_, 0.95)) == (0, 2)
+# The chapter's M on fresh random episodes of the real game (seeds used nowhere else): M reads
+# the real codes all along, and p_done[t] is its probability that step t ends the episode
+probs_, flags_, early_ = [], [], 0
+episodes_ = range(500, 505 if ctx.profile == "smoke" else 510)
+for seed_ in episodes_:
+    ep_ = doom.real_and_dreamed(cfg, env, m, vae, seed=seed_, context=10**6,
+                                steps=cfg.eval_max_steps)
+    d_ = np.zeros(len(ep_["p_done"]))
+    d_[-1] = float(ep_["died"])
+    probs_.append(ep_["p_done"])
+    flags_.append(d_)
+    early_ += int((ep_["p_done"][:-1] > 0.5).any())
+probs_, flags_ = np.concatenate(probs_), np.concatenate(flags_)
+print(f"{len(probs_)} real steps, {int(flags_.sum())} deaths; M would end the dream before "
+      f"the real end in {early_} of {len(episodes_)} episodes (threshold 0.5)")
+for threshold_ in (0.05, 0.2, 0.5, 0.8, 0.95):
+    fa_, miss_ = death_errors(probs_, flags_, threshold_)
+    print(f"threshold {threshold_:4.2f}: {fa_:5d} false alarms, {miss_:3d} missed deaths")
+### BEGIN HIDDEN TESTS
+# the boundary: a probability equal to the threshold is no predicted death
+assert tuple(death_errors(np.array([0.5, 0.5]), np.array([0, 1]))) == (0, 1)
+# no death at all, and every step a death
+assert tuple(death_errors(np.full(5, 0.9), np.zeros(5))) == (5, 0)
+assert tuple(death_errors(np.full(5, 0.3), np.ones(5))) == (0, 5)
+# any shape, boolean flags, torch tensors, and plain ints for the counts
+fa_, miss_ = death_errors(torch.tensor([[0.6, 0.1], [0.2, 0.4]]),
+                          torch.tensor([[False, True], [False, True]]))
+assert (fa_, miss_) == (1, 2) and isinstance(fa_, int) and isinstance(miss_, int)
+# against a loop over the steps, on random arrays (episodes x steps) at several thresholds
+rng_ = np.random.default_rng(1)
+p_ = rng_.random((6, 40))
+f_ = (rng_.random((6, 40)) < 0.1).astype(np.float32)
+for threshold_ in (0.0, 0.1, 0.5, 0.9, 1.0):
+    fa_ref_ = sum(1 for p, f in zip(p_.ravel(), f_.ravel()) if p > threshold_ and f == 0)
+    miss_ref_ = sum(1 for p, f in zip(p_.ravel(), f_.ravel()) if p <= threshold_ and f == 1)
+    assert tuple(death_errors(p_, f_, threshold_)) == (fa_ref_, miss_ref_), threshold_
+assert death_errors(p_, f_, 1.0)[1] == int(f_.sum())  # at threshold 1 every death is missed
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Then: M is trained with deaths weighted x10. If M minimised the weighted loss exactly, what
+# true probability of death at a step would its threshold of $\frac12$ correspond to? How does
+# moving the threshold change what the dream teaches C?
+
+# %% [markdown] tags=["answer", "points-2"]
+# **Model answer.** Where a step kills with probability $p$, the expected weighted loss of
+# predicting $q$ is $-[w p \log q + (1 - p) \log(1 - q)]$, minimised at
+# $q = \frac{w p}{w p + 1 - p}$; so $q > \frac12$ exactly where $w p > 1 - p$, i.e.
+# $p > \frac{1}{1 + w} = \frac1{11} \approx 0.09$: with $w = 10$ the dream ends where M
+# believes a step kills with a probability above about 9%, not 50%. Moving the threshold
+# trades the two errors of the printout. A lower threshold gives more false alarms: the dream
+# ends in states that are only risky, C is punished for them and learns to avoid whatever M
+# associates with danger (cautious, but its fitness becomes noisy, and with too low a threshold
+# every dream ends early and the fitness says little). A higher threshold gives more missed
+# deaths: the dream forgives the situations that kill in the game, and C learns policies that
+# survive the dream but not reality, the exploit of section 5 (where the controllers hold left
+# and survive nearly every dream). The x10 weight (deaths are rare) leans M towards false
+# alarms, the safer error: a false alarm costs C some dream steps, a missed death hides exactly
+# what C must learn.
+
+# %% [markdown]
+# **Exercise 3 (think).** At which temperatures is the controller's score in the dream far
 # above its score in the real game, in this run's table? What does the controller exploit
 # there, and why does a higher temperature make that harder? Look at the dreams of section 6
 # at the lowest and the highest temperature.
-#
-# **Exercise 2.** M predicts death with a threshold of $\frac12$ on a probability that the
-# x10 weighting has inflated. Measure, on fresh random episodes in the real game, how often M
-# predicts a death that does not come and misses one that does (use `doom.real_and_dreamed`
-# with a long context), and say how the threshold changes what the dream teaches C.
-#
+
+# %% [markdown] tags=["answer", "points-2"]
+# **Model answer.** In the committed quick run, at every temperature: the controllers survive
+# the dream to its 1000-step cut at $\tau$ = 0.1, 0.5 and 1.0 (976.5 and 908.6 steps on
+# average at 1.15 and 1.3), but 188.7-197.3 steps in the real game, below random actions'
+# 223.8. They exploit M's blind spot: all of them hold left (15 to 20 of their 20 real
+# episodes last exactly as long as holding left), and at the wall M's dream almost never ends
+# (likely because 100 random rollouts showed M little of that state, as section 5 says), while
+# in the game the fireballs reach the agent there after about 190 steps. The paper's Table 2
+# shows the same gap only at low temperature ($\tau$ = 0.1 and 0.5: 2086 and 2060 in the
+# dream, 193 and 196 in reality), where its controller found an adversarial policy that M's
+# nearly deterministic dream rewards (the paper describes monsters that never fire, and
+# fireballs that vanish). A higher $\tau$ flattens the mixture weights (softmax of
+# logits$/\tau$) and widens each Gaussian by $\sqrt\tau$, so the dream samples M's rarer
+# outcomes (a fireball, a death) more often; a policy must then survive many possible futures
+# rather than one quirk of M's most likely prediction. The paper's controllers transfer best at
+# 1.15 (1092 real steps), where the dream is harder than the game (918 steps in the dream). In
+# this run a higher $\tau$ only shortens the dreams a little and does not remove the exploit:
+# noise cannot show M what it has not seen (section 5). Of the dreams of section 6, the
+# committed page shows $\tau$ = 1.3 only (400 steps, still alive at the cut); the slider shows
+# the others.
+
+# %% [markdown]
 # ## References
 # - D. Ha and J. Schmidhuber (2018), *World Models*, arXiv:1803.10122,
 #   https://worldmodels.github.io: the VizDoom experiment, Table 2, and its released code

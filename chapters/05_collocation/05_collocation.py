@@ -683,10 +683,14 @@ print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.pro
 # ## Exercises
 #
 # **Exercise 1 (eq. 7 as a schedule).** How many Gauss-Newton iterations does eq. (7) need to
-# raise a multiplier from 1 to $10^4$ if the violation stays at $100\,\epsilon$? Compute it
-# with `update_multipliers` and compare with $\log(10^4) / \log(1 + 0.1 \log_{10}(100.1))$.
+# raise a multiplier from 1 to $10^4$ if the violation stays at $100\,\epsilon$? Write
+# `iterations_to_reach(target, ratio=100.0)`: apply `update_multipliers` (with
+# $\epsilon = 0.01$ and a constant violation of `ratio` $\times\,\epsilon$) to a multiplier that
+# starts at 1 until it is at least `target`, and return the number of updates (0 if
+# `target` $\le 1$; take `ratio` $> 0.9$, so that the multiplier grows). Compare with
+# $\log(10^4) / \log(1 + 0.1 \log_{10}(100.1))$.
 
-# %%
+# %% tags=["solution"]
 def iterations_to_reach(target, ratio=100.0):
     ### BEGIN SOLUTION
     lam_, n = torch.tensor(1.0, device=ctx.device), 0
@@ -697,15 +701,44 @@ def iterations_to_reach(target, ratio=100.0):
     ### END SOLUTION
 
 
+# %% tags=["tests", "points-2"]
 print(iterations_to_reach(1e4), np.log(1e4) / np.log(1 + 0.1 * np.log10(100.1)))
+# eq. 7 multiplies lambda by 1 + 0.1 log10(ratio + 0.1) at every step, so it needs the closed
+# form rounded up: log(1e4) / log(1.2000434) = 50.51 -> 51
+assert iterations_to_reach(1e4) == 51
+# by hand: ratio 999.9 gives the factor 1 + 0.1 log10(1000) = 1.3; 1.3, 1.69, 2.197 >= 2
+assert iterations_to_reach(2.0, ratio=999.9) == 3
+### BEGIN HIDDEN TESTS
+# by hand: ratio 9.9 gives the factor 1.1; 1.1, 1.21, 1.331 >= 1.3; and 1.2000434 >= 1.2 at once
+assert iterations_to_reach(1.3, ratio=9.9) == 3
+assert iterations_to_reach(1.2) == 1
+assert iterations_to_reach(1.0) == 0 and iterations_to_reach(0.5) == 0
+
+
+def closed_form_(target, ratio):
+    # the closed form of the schedule; none of these cases lies within 0.1 of an integer
+    return int(np.ceil(np.log(target) / np.log(1 + 0.1 * np.log10(ratio + 0.1))))
+
+
+for target_, ratio_ in ((1e2, 100.0), (1e6, 100.0), (1e4, 10.0), (1e3, 2.0), (1e8, 1000.0),
+                        (1e5, 1e4)):
+    assert iterations_to_reach(target_, ratio=ratio_) == closed_form_(target_, ratio_), \
+        (target_, ratio_)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 2 (the value bootstrap).** On the point mass, plan only 3 steps ahead: too short
 # to come near the bump, so the finite return (eq. 8) has nothing to follow. Give LatCo a value
 # that knows where the bump is, $V(z) = 5 \exp(-((p - 2)/1.5)^2)$, and compare the first
-# planned action with eq. (8) and with eq. (10), one plan each from 5 random initialisations.
+# planned action with eq. (8) and with eq. (10). Write `first_actions_short_horizon(seeds)`:
+# for each seed `s`, one plan from a random initialisation,
+# `LatCoPlanner(LatCoConfig(horizon=3, iterations=60, reward_scale=1.0), 1, device=ctx.device,
+# generator=torch.Generator(device=ctx.device).manual_seed(s))`, on a `LatentProblem` with
+# the toy's transition and reward, discount 0.99, without a value (eq. 8) and with $V$
+# (eq. 10). Return `{"eq. 8": [...], "eq. 10": [...]}`, the first planned actions as floats,
+# one per seed.
 
-# %%
+# %% tags=["solution"]
 def first_actions_short_horizon(seeds=range(5)):
     ### BEGIN SOLUTION
     broad_value = lambda z: 5 * torch.exp(-((z[..., 0] - goal) / 1.5) ** 2)  # noqa: E731
@@ -720,7 +753,31 @@ def first_actions_short_horizon(seeds=range(5)):
     ### END SOLUTION
 
 
-print("first planned action per initialisation:", first_actions_short_horizon())
+# %% tags=["tests", "points-2"]
+first_ = first_actions_short_horizon()
+print("first planned action per initialisation:", first_)
+# The known optimum of eq. 10: from rest at 0, p_4 = (3 a_0 + 2 a_1 + a_2) / 16 (the value is
+# read one step past z_3), V grows with p below 2, and the rewards there are ~exp(-44) = 0: the
+# best plan pushes with a = +1. A grid over (a_0, a_1, a_2), with the exact dynamics, says so.
+grid_ = np.stack(np.meshgrid(*[np.linspace(-1, 1, 21)] * 3, indexing="ij"), -1).reshape(-1, 3)
+p_, v_, ret_ = np.zeros(len(grid_)), np.zeros(len(grid_)), np.zeros(len(grid_))
+for k_ in range(3):
+    p_, v_ = p_ + dt * v_, v_ + dt * grid_[:, k_]
+    ret_ += 0.99 ** (k_ + 1) * np.exp(-((p_ - goal) / width) ** 2)
+ret_ += 0.99 ** 4 * 5 * np.exp(-((p_ + dt * v_ - goal) / 1.5) ** 2)
+best_first_ = grid_[ret_.argmax(), 0]   # +1.0
+assert set(first_) == {"eq. 8", "eq. 10"} and all(len(x) == 5 for x in first_.values())
+# with the value, every initialisation's first action is (nearly) the optimum's +1 ...
+assert all(abs(a - best_first_) < 0.1 for a in first_["eq. 10"]), first_["eq. 10"]
+# ... without it, the plans have no direction: not all of them push towards the bump
+assert min(first_["eq. 8"]) < 0.5, first_["eq. 8"]
+### BEGIN HIDDEN TESTS
+other_ = first_actions_short_horizon(range(5, 10))
+assert all(len(x) == 5 for x in other_.values())
+assert all(abs(a - best_first_) < 0.1 for a in other_["eq. 10"]), other_["eq. 10"]
+assert min(other_["eq. 8"]) < 0.5, other_["eq. 8"]
+assert len(first_actions_short_horizon([3])["eq. 10"]) == 1
+### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 3 (think).** Collocation optimises states that the model may never have seen:
@@ -728,7 +785,30 @@ print("first planned action per initialisation:", first_actions_short_horizon())
 # learned reward head be trusted there, and what does the final enforcement of the dynamics
 # protect against? Why might ColloDreamer's value, trained on such plans (the second method),
 # be optimistic?
-#
+
+# %% [markdown] tags=["answer", "points-2"]
+# **Model answer.** The reward head (like the value) was fitted only on the latent states the
+# encoder and the learned dynamics produce from replayed episodes; it can be trusted near that data,
+# not in the relaxed states of an early plan, which no observation or roll-out ever produced. There
+# it extrapolates, and because the planner *maximises* the predicted reward, it seeks out exactly
+# the states where the head over-estimates. Enforcing the dynamics at the end (multipliers that grow
+# until each violation is within its threshold; with parallel plans, `LatCoPlanner` also executes
+# the one whose clipped actions score best when rolled through the model from $z_0$) ties the states
+# back to what the model can reach from the current state with admissible actions, so the plan
+# cannot "teleport" into a rewarding state it cannot reach: it protects against exploiting
+# infeasible, off-distribution latents (not against the model's own errors, and only to within the
+# threshold: in the committed quick run's toy, the executed actions reached the bump about 8 steps
+# later than the plan). ColloDreamer's second method takes a value step after *every* iteration,
+# towards eq. (10) along the planned states (`value_targets`), including the early, relaxed ones:
+# its targets are rewards and bootstrapped values of states chosen to maximise those same estimates
+# and reached by violating the dynamics, so they are biased upwards (the optimiser's curse, as in
+# Q-learning's max over noisy estimates), and the bias is bootstrapped into $V'$ with no real return
+# to correct it. The first method's targets, along the latent trajectories of real episodes, are
+# less exposed: their states were not chosen by the maximisation. (In the committed quick ablation,
+# the two methods ended within the spread of 3 seeds, so the run neither shows nor rules out the
+# effect.)
+
+# %% [markdown]
 # ## References
 # - M. Wan and J. Chen, *ColloDreamer: Latent Dynamics with Collocation and Value Networks*, UC
 #   Berkeley project report: eq. 6-11, Algorithm 1, figures 1-13.

@@ -666,11 +666,14 @@ print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.pro
 # %% [markdown]
 # ## Exercises
 #
-# **Exercise 1 (confidence weights).** Write `weights(log_likelihoods, clip)`: standardise over
-# the batch (population standard deviation), add 1, clip to $[1 - c, 1 + c]$, no gradient.
-# Check it against `bird.confidence_weights` on the roll-outs of section 2.
+# **Exercise 1 (confidence weights).** Write `my_confidence_weights(log_likelihoods, clip=1.0)`:
+# for a batch of roll-out log-likelihoods `[N]`, standardise over the batch (mean, and the
+# *population* standard deviation plus $10^{-9}$ as the authors' code adds, so that a batch of
+# equal log-likelihoods gets weight 1), add 1, clip to $[1 - c, 1 + c]$, and carry no gradient.
+# Return `[N]` weights. The tests check it on a batch worked out by hand, then against
+# `bird.confidence_weights` on the roll-outs of section 2.
 
-# %%
+# %% tags=["solution"]
 def my_confidence_weights(log_likelihoods, clip=1.0):
     ### BEGIN SOLUTION
     x = log_likelihoods.detach()
@@ -678,15 +681,57 @@ def my_confidence_weights(log_likelihoods, clip=1.0):
     ### END SOLUTION
 
 
-print(torch.allclose(my_confidence_weights(loglik), bird.confidence_weights(loglik)))
+# %% tags=["tests", "points-2"]
+# By hand, x = [1, 2, 3, 4, 5]: mean 3, population variance (4 + 1 + 0 + 1 + 4) / 5 = 2, std
+# sqrt(2) = 1.4142; (x - 3) / 1.4142 + 1 = [-0.4142, 0.2929, 1, 1.7071, 2.4142], clipped to
+# [0, 2]: [0, 0.2929, 1, 1.7071, 2]. (The sample std, sqrt(10 / 4) = 1.5811, would give
+# [0, 0.3675, 1, 1.6325, 2].)
+x_ = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0], requires_grad=True)
+w_ = my_confidence_weights(x_)
+r_ = 1 / 2 ** 0.5
+assert tuple(w_.shape) == (5,)
+assert torch.allclose(w_, torch.tensor([0.0, 1 - r_, 1.0, 1 + r_, 2.0]), atol=1e-5), w_
+assert not w_.requires_grad, "the weights must carry no gradient"
+print("same as bird.confidence_weights on section 2's roll-outs:",
+      torch.allclose(my_confidence_weights(loglik, cfg.confidence_clip),
+                     bird.confidence_weights(loglik, cfg.confidence_clip)))
+### BEGIN HIDDEN TESTS
+# the same batch, clip 0.5: [-0.4142, 0.2929, 1, 1.7071, 2.4142] -> [0.5, 0.5, 1, 1.5, 1.5];
+# clip 3 clips nothing: 1 + (x - 3) / sqrt(2)
+assert torch.allclose(my_confidence_weights(x_, 0.5), torch.tensor([0.5, 0.5, 1, 1.5, 1.5]),
+                      atol=1e-5)
+assert torch.allclose(my_confidence_weights(x_, 3.0),
+                      1 + (x_.detach() - 3) / 2 ** 0.5, atol=1e-5)
+assert torch.equal(x_.detach(), torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0]))  # input left as it was
+# equal log-likelihoods: 0 / (0 + 1e-9) + 1 = 1 for every roll-out, not nan
+w_ = my_confidence_weights(torch.full((7,), -42.0))
+assert torch.isfinite(w_).all() and torch.allclose(w_, torch.ones(7)), w_
+# numpy's reference on a random batch (np.std is the population std), and bird's function
+gen_ = torch.Generator().manual_seed(3)
+for n_, clip_ in ((512, 1.0), (64, 0.3), (3, 1.0)):
+    x_ = (200 * torch.randn(n_, generator=gen_, dtype=torch.float64) - 900).requires_grad_()
+    w_ = my_confidence_weights(x_, clip_)
+    xn_ = x_.detach().numpy()
+    ref_ = np.clip((xn_ - xn_.mean()) / (xn_.std() + 1e-9) + 1, 1 - clip_, 1 + clip_)
+    assert tuple(w_.shape) == (n_,) and not w_.requires_grad
+    assert np.allclose(w_.numpy(), ref_, atol=1e-6), (n_, clip_)
+    assert torch.allclose(w_, bird.confidence_weights(x_, clip_), atol=1e-6)
+    # invariant to a shift and a positive scale of the log-likelihoods
+    assert torch.allclose(my_confidence_weights(3 * x_ + 7, clip_), w_, atol=1e-6)
+assert torch.allclose(my_confidence_weights(loglik, cfg.confidence_clip),
+                      bird.confidence_weights(loglik, cfg.confidence_clip), atol=1e-6)
+### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 2 (the tanh-Gaussian's entropy).** The actor's distribution is $a = \tanh(u)$,
 # $u \sim \mathcal N(m, s^2)$. Show that $\mathcal H(a) = \mathcal H(u) + \mathbb E[\log(1 -
-# \tanh^2 u)]$, estimate it with 100,000 samples for $m = 0.5$, $s = 1$, and compare with
-# `bird.policy_entropy` of the same distribution.
+# \tanh^2 u)]$ (the change of variables $p_a(a) = p_u(u) / (1 - \tanh^2 u)$), and write
+# `tanh_gaussian_entropy(m, s, n=100_000)`, which returns this Monte Carlo estimate from `n`
+# samples of $u$ as a Python float. The tests compare it with a numerical integration of
+# $-\int p_a \log p_a \, da$, and the printout with `bird.policy_entropy` of the same
+# distribution, for $m = 0.5$, $s = 1$.
 
-# %%
+# %% tags=["solution"]
 def tanh_gaussian_entropy(m, s, n=100_000):
     ### BEGIN SOLUTION
     base = torch.distributions.Normal(torch.tensor(m, dtype=torch.float64),
@@ -696,12 +741,44 @@ def tanh_gaussian_entropy(m, s, n=100_000):
     ### END SOLUTION
 
 
+# %% tags=["tests", "points-2"]
+def tanh_gaussian_entropy_quadrature_(m, s, points=200_001):
+    """-int p_a(a) log p_a(a) da by the trapezoid rule, on the grid a = tanh(u) for u in
+    m +- 10 s (dense where the density piles up near -1 and 1); the density of a = tanh(u) is
+    p_a(a) = N(atanh(a); m, s^2) / (1 - a^2)."""
+    a = np.tanh(np.linspace(m - 10 * s, m + 10 * s, points))
+    u = np.arctanh(a)
+    p = np.exp(-0.5 * ((u - m) / s) ** 2) / (s * np.sqrt(2 * np.pi)) / (1 - a ** 2)
+    return np.trapezoid(-p * np.log(p), a)
+
+
+# The estimate's standard error with 100,000 samples is at most about 1.4 / sqrt(1e5) = 0.0045
+# for the cases below (the standard deviation of log(1 - tanh^2 u) is 1.0 for m = 0.5, s = 1,
+# 1.4 for m = -0.8, s = 1.2); the tolerance 0.03 is over 6 of them.
+torch.manual_seed(0)
+estimate_ = float(tanh_gaussian_entropy(0.5, 1.0))
+reference_ = tanh_gaussian_entropy_quadrature_(0.5, 1.0)   # 0.5202
 squashed = torch.distributions.TransformedDistribution(
     torch.distributions.Normal(torch.tensor([0.5]), torch.tensor([1.0])),
     torch.distributions.TanhTransform(cache_size=1))
-torch.manual_seed(0)
-print(round(tanh_gaussian_entropy(0.5, 1.0), 3),
-      round(bird.policy_entropy(torch.distributions.Independent(squashed, 1), 20_000).item(), 3))
+print(f"Monte Carlo {estimate_:.3f}, numerical integration {reference_:.3f}, "
+      "bird.policy_entropy (20,000 samples) "
+      f"{bird.policy_entropy(torch.distributions.Independent(squashed, 1), 20_000).item():.3f}")
+assert abs(estimate_ - reference_) < 0.03, (estimate_, reference_)
+### BEGIN HIDDEN TESTS
+for seed_, (m_, s_) in enumerate(((0.0, 1.0), (1.0, 0.5), (-0.8, 1.2), (0.0, 0.3))):
+    torch.manual_seed(seed_)
+    est_ = float(tanh_gaussian_entropy(m_, s_))
+    ref_ = tanh_gaussian_entropy_quadrature_(m_, s_)
+    assert abs(est_ - ref_) < 0.03, (m_, s_, est_, ref_)
+# s -> 0: a is nearly Normal with std s (1 - tanh^2 m) (the slope of tanh at m), so
+# H(a) -> 1/2 log(2 pi e s^2) + log(1 - tanh^2 m); at s = 0.01 the difference is O(s^2)
+# (1e-4); 0.01 leaves room for the other estimator, -mean log p_a(a) (standard error 0.002)
+torch.manual_seed(7)
+m_, s_ = 0.5, 0.01
+limit_ = 0.5 * np.log(2 * np.pi * np.e * s_ ** 2) + np.log(1 - np.tanh(m_) ** 2)  # -3.4265
+assert abs(float(tanh_gaussian_entropy(m_, s_)) - limit_) < 0.01
+### END HIDDEN TESTS
 
 # %% [markdown]
 # **Exercise 3 (think).** With $w = 10^{-8}$ the entropy term has no measurable effect
@@ -709,7 +786,31 @@ print(round(tanh_gaussian_entropy(0.5, 1.0), 3),
 # confidence weights to stay useful, as section 4.2 of the paper argues? Why does a FIFO replay
 # of limited capacity fit the mutual information between the *current* policy's imagined and
 # real trajectories, and what does it cost the world model?
-#
+
+# %% [markdown] tags=["answer", "points-2"]
+# **Model answer.** A large $w$ makes the actor trade return for entropy on the real states:
+# its tanh-Gaussian widens and its mean moves away from the saturated ends (the term
+# $\mathbb E[\log(1 - \tanh^2 u)]$ of exercise 2 penalises actions piled up at $\pm 1$), so the
+# real episodes cover more states, as in maximum-entropy RL, at the price of a noisier policy
+# with a lower return while $w$ stays large. (In the committed quick run, $w = 10^{-8}$ gives an
+# entropy gradient $5.6 \times 10^{-10}$ times the returns'.) A broader policy also imagines
+# roll-outs outside the states the model has learned, where the imagined returns and their
+# gradients through the model are least reliable. The confidence weights are the counterweight:
+# roll-outs whose latents are unlikely under the model's own priors get weights down to 0,
+# likely ones up to 2 (in the committed quick run, 16% of section 2's roll-outs get 0 and 14%
+# get 2), so the actor's gradient comes mostly from where the model is sure: exploration widens
+# the real data, and the confidence keeps the actor from climbing the model's errors meanwhile.
+# The mutual information is defined for trajectories of the *current* policy, but its model term
+# (eq. 9) is estimated on pairs drawn from the replay; a FIFO replay of limited capacity keeps
+# only recent episodes, an approximately on-policy data stream, so the model is fitted where the
+# current policy goes. The cost is data: the model forgets the states of older policies and
+# trains on fewer, more correlated episodes, so it can overfit them and predict worse where the
+# policy goes back to old regions (hence the book's 30 episodes rather than a tenth of the run,
+# section 8). In the committed quick run the trade favoured the FIFO on the policies' own
+# states: open-loop error 1.50 for Dreamer+FIFO against 2.77 for Dreamer, imagination gap 10.2
+# against 12.1 (3 seeds, with overlapping per-seed ranges for the gap).
+
+# %% [markdown]
 # ## References
 # - G. Zhu, M. Zhang, H. Lee, C. Zhang, *Bridging Imagination and Reality for Model-Based Deep
 #   Reinforcement Learning*, NeurIPS 2020: eq. 2-12, Algorithm 1, section 5.1's settings, figure

@@ -880,9 +880,11 @@ for q_ in (0.3, 0.7):
 # %% [markdown] tags=["answer", "points-1"]
 # **Model answer.** The KL of a step is what the posterior $q(s_t \mid o_{\le t}, a_{<t})$
 # adds, in nats, to what the prior $p(s_t \mid s_{t-1}, a_{t-1})$ predicted: the information
-# the frame contributes beyond the model's own prediction. In the committed quick run only
-# about 1% of the terms lay below 1 nat and about 9% below 3 nats, with a median near 7 nats
-# per step (the training log's KL, about 7 nats, says the same): the posterior carries several
+# the frame contributes beyond the model's own prediction. With the committed quick agent
+# (measured when the page was last built in quick, on one batch of 16 x 32 from its replay;
+# run the cell above for yours) only about 1% of the terms lay below 1 nat and about 9% below
+# 3 nats, with a median near 7 nats per step (the training log's KL, about 7 nats, says the
+# same): the posterior carries several
 # nats per step, far above the budget, so the 1-nat clamp almost never acts and the KL
 # pressure reaches nearly every step. At 3 nats, the 9% or so of steps below the bound would
 # lose their KL gradient (free to carry up to 3 nats at no cost), while the typical step, above

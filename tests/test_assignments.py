@@ -137,3 +137,11 @@ def test_grader_gives_full_partial_and_no_marks(course, tmp_path):
         assert blank.score == 0 and blank.max_score == full.max_score, blank
     half = rows["half", partial]
     assert 0 < half.score < half.max_score, half
+
+
+def test_grading_an_empty_folder_says_what_is_expected(tmp_path, capsys):
+    from wmlib.cli import main
+
+    assert main(["assignments", "grade", str(tmp_path), "--out", str(tmp_path / "c")]) == 2
+    assert "<student>/<chapter notebook>.ipynb" in capsys.readouterr().err
+    assert main(["assignments", "grade", "--out", str(tmp_path / "c")]) == 2

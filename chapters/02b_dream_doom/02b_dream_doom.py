@@ -181,8 +181,10 @@ plt.show()
 #
 # The same random actions played in the real game (top), reconstructed by V (middle) and
 # dreamed by M (bottom), which reads only the first real frame and then imagines the rest
-# from its own samples at $\tau = 1$. Below, M's probability that each step kills the agent;
-# the real episode's death (if it came) is the red line.
+# from its own samples at $\tau = 1$. Below, M's probability that each step kills the agent,
+# as M predicts it along *its dream* of these actions (after the first step it reads its own
+# samples, not the real frames); the real episode's death (if it came) is the red line, for
+# comparison. Exercise 2 measures M's deaths along the real codes instead.
 
 # %%
 pair = doom.real_and_dreamed(cfg, env, m, vae, seed=7, context=1,

@@ -29,6 +29,7 @@ import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from unittest import mock
 
 KINDS = ("solution", "tests", "answer")
 EXERCISE = re.compile(r"\*\*Exercise (\d+)")
@@ -158,9 +159,6 @@ def grade(submissions: str | Path, out: str | Path = "course", profile: str = "s
     Generates the assignments a submission names if the course folder lacks them. Writes the
     table to ``csv_path`` (default ``out/scores.csv``) and returns it."""
     _require_nbgrader()
-    import nbformat
-    from nbgrader.api import Gradebook, MissingEntry
-
     from wmlib.profiles import check_profile
 
     check_profile(profile)
@@ -174,40 +172,48 @@ def grade(submissions: str | Path, out: str | Path = "course", profile: str = "s
     if missing:
         generate(missing, course)
     api = _api(course)
-    os.environ["WMLIB_PROFILE"] = profile  # the kernels nbgrader starts inherit these
-    os.environ.setdefault("WMLIB_HEADLESS", "1")
-    rows = []
-    for nb in found:
-        student, name = nb.parent.name, nb.stem
-        dest = course / "submitted" / student / name
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.mkdir(parents=True)
-        submitted = nbformat.read(nb, as_version=4)
-        if not any("nbgrader" in c.metadata for c in submitted.cells):
-            mark(submitted)  # worked in the book's chapter itself: its tags give the grade ids
-        nbformat.write(submitted, dest / nb.name)
-        result = api.autograde(name, student, force=True, create=True)
-        errors = "" if result.get("success") else (result.get("error") or "autograde failed")
-        score = max_score = to_grade = 0.0
-        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-            try:
-                sub = gb.find_submission(name, student)
-                for nb_sub in sub.notebooks:
-                    for g in nb_sub.grades:
-                        if g.cell.cell_type == "code":  # an autograded test cell
-                            score += g.score
-                            max_score += g.max_score
-                        elif g.needs_manual_grade:  # a written answer, left to the instructor
-                            to_grade += g.max_score
-            except MissingEntry:
-                errors = errors or "no grades recorded"
-        rows.append(Score(student, name, score, max_score, to_grade, errors.strip()[-300:]))
+    # the kernels nbgrader starts inherit the profile; the caller's environment is restored after
+    env = {"WMLIB_PROFILE": profile, "WMLIB_HEADLESS": os.environ.get("WMLIB_HEADLESS", "1")}
+    with mock.patch.dict(os.environ, env):
+        rows = [_autograde(api, course, nb) for nb in found]
     path = Path(csv_path) if csv_path else course / "scores.csv"
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
         w.writeheader()
         w.writerows(asdict(r) for r in rows)
     return rows
+
+
+def _autograde(api, course: Path, nb: Path) -> Score:
+    """Copy one submission into the course folder, autograde it, read its row from the
+    gradebook."""
+    import nbformat
+    from nbgrader.api import Gradebook, MissingEntry
+
+    student, name = nb.parent.name, nb.stem
+    dest = course / "submitted" / student / name
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    submitted = nbformat.read(nb, as_version=4)
+    if not any("nbgrader" in c.metadata for c in submitted.cells):
+        mark(submitted)  # worked in the book's chapter itself: its tags give the grade ids
+    nbformat.write(submitted, dest / nb.name)
+    result = api.autograde(name, student, force=True, create=True)
+    errors = "" if result.get("success") else (result.get("error") or "autograde failed")
+    score = max_score = to_grade = 0.0
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:  # read inside its session
+        try:
+            grades = [(g.cell.cell_type, g.score, g.max_score, g.needs_manual_grade)
+                      for n in gb.find_submission(name, student).notebooks for g in n.grades]
+        except MissingEntry:
+            grades, errors = [], errors or "no grades recorded"
+    for cell_type, points, max_points, by_hand in grades:
+        if cell_type == "code":  # an autograded test cell
+            score += points
+            max_score += max_points
+        elif by_hand:  # a written answer, left to the instructor
+            to_grade += max_points
+    return Score(student, name, score, max_score, to_grade, errors.strip()[-300:])
 
 
 def table(rows: list[Score]) -> str:

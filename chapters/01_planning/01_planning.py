@@ -693,26 +693,25 @@ def mppi_plan(objective, horizon, action_dim, candidates=500, iterations=8, temp
 
 # %% tags=["tests", "points-3"]
 # The known optimum of section 3: R(a) = -||a - a*||^2 is largest at a*, so mu_t -> a*_0.
-first_ = mppi_plan(lambda a: -((a - target) ** 2).sum((1, 2)), 3, 2,
-                   generator=torch.Generator().manual_seed(0))  # a CPU toy
-print("MPPI first action:", [round(x, 2) for x in first_.tolist()])
-assert first_.shape == (2,), first_.shape
-assert torch.allclose(first_, target[0], atol=0.1), first_
-### BEGIN HIDDEN TESTS
 def quadratic_(t_):
     return lambda a: -((a - t_) ** 2).sum((1, 2))
 
 
+first_ = mppi_plan(quadratic_(target), 3, 2, generator=devices.generator("cpu", 0))  # CPU toy
+print("MPPI first action:", [round(x, 2) for x in first_.tolist()])
+assert first_.shape == (2,), first_.shape
+assert torch.allclose(first_, target[0], atol=0.1), first_
+### BEGIN HIDDEN TESTS
 # other horizons and action dimensions, random targets inside the box: mu_t -> a*_0
-gen_ = torch.Generator().manual_seed(1)
+gen_ = devices.generator("cpu", 1)
 for horizon_, dim_ in ((4, 1), (2, 3), (1, 1)):
     t_ = torch.rand(horizon_, dim_, generator=gen_) * 1.6 - 0.8
-    first_ = mppi_plan(quadratic_(t_), horizon_, dim_, generator=torch.Generator().manual_seed(2))
+    first_ = mppi_plan(quadratic_(t_), horizon_, dim_, generator=devices.generator("cpu", 2))
     assert first_.shape == (dim_,), (horizon_, dim_, first_.shape)
     assert torch.allclose(first_, t_[0], atol=0.1), (horizon_, dim_, first_, t_[0])
 t_ = torch.rand(5, 2, generator=gen_) * 1.6 - 0.8
 first_ = mppi_plan(quadratic_(t_), 5, 2, candidates=1000, iterations=12, temperature=0.5,
-                   generator=torch.Generator().manual_seed(3))
+                   generator=devices.generator("cpu", 3))
 assert torch.allclose(first_, t_[0], atol=0.12), (first_, t_[0])
 # clipping: every candidate the objective sees lies in [-1, 1] and has shape (J, H, d); with
 # a* outside the box the best admissible first action is a* projected onto it, (1, -1)
@@ -725,21 +724,21 @@ def recording_(a):
     return quadratic_(far_)(a)
 
 
-first_ = mppi_plan(recording_, 3, 2, candidates=300, generator=torch.Generator().manual_seed(4))
+first_ = mppi_plan(recording_, 3, 2, candidates=300, generator=devices.generator("cpu", 4))
 assert len(seen_) == 8 and all(s[0] == (300, 3, 2) for s in seen_), seen_
 assert all(-1 <= s[1] and s[2] <= 1 for s in seen_), seen_
 assert torch.allclose(first_, torch.tensor([1.0, -1.0]), atol=0.1), first_
 # a constant added to every return leaves the weights unchanged (no overflow, no 0/0)
 first_ = mppi_plan(lambda a: quadratic_(target)(a) - 1e4, 3, 2,
-                   generator=torch.Generator().manual_seed(5))
+                   generator=devices.generator("cpu", 5))
 assert torch.isfinite(first_).all() and torch.allclose(first_, target[0], atol=0.1), first_
 # lambda -> infinity: equal weights, mu stays the mean of the candidates, near 0, not at a*
 first_ = mppi_plan(quadratic_(torch.full((3, 2), 0.9)), 3, 2, temperature=1e6,
-                   generator=torch.Generator().manual_seed(6))
+                   generator=devices.generator("cpu", 6))
 assert first_.abs().max() < 0.4, first_
 # the noise comes from `generator`: the same seed gives the same plan
-assert torch.equal(mppi_plan(quadratic_(target), 3, 2, generator=torch.Generator().manual_seed(7)),
-                   mppi_plan(quadratic_(target), 3, 2, generator=torch.Generator().manual_seed(7)))
+assert torch.equal(mppi_plan(quadratic_(target), 3, 2, generator=devices.generator("cpu", 7)),
+                   mppi_plan(quadratic_(target), 3, 2, generator=devices.generator("cpu", 7)))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -782,8 +781,8 @@ def warm_start_cem_policy(objective_from_obs, horizon, candidates, top_k, iterat
 def target_objective_(target_at, horizon):
     """obs = t -> the objective R(a) = -||a - a*_{t:t+H}||^2, largest at a* = target_at(t...)."""
     def objective_from_t(t):
-        t_ = torch.tensor(np.stack([target_at(t + k) for k in range(horizon)]), dtype=torch.float32)
-        return lambda a: -((a - t_) ** 2).sum((1, 2))
+        return quadratic_(torch.tensor(np.stack([target_at(t + k) for k in range(horizon)]),
+                                       dtype=torch.float32))
     return objective_from_t
 
 
@@ -803,8 +802,8 @@ def compare_(target_at, dim_, seed_):
     H = 12, J = 200, K = 20 (the quick profile's planner)."""
     objective_ = target_objective_(target_at, 12)
     warm_ = warm_start_cem_policy(objective_, 12, 200, 20, 1, action_dim=dim_,
-                                  generator=torch.Generator().manual_seed(seed_))
-    gen_ = torch.Generator().manual_seed(seed_ + 100)
+                                  generator=devices.generator("cpu", seed_))
+    gen_ = devices.generator("cpu", seed_ + 100)
 
     def cold_(t):
         return cem_plan(objective_(t), 12, dim_, 200, 20, 1, generator=gen_).numpy()
@@ -827,7 +826,7 @@ def alternating_(t):
 
 
 warm_ = warm_start_cem_policy(target_objective_(alternating_, 8), 8, 100, 10, 3,
-                              generator=torch.Generator().manual_seed(2))
+                              generator=devices.generator("cpu", 2))
 assert tracking_error_(warm_, alternating_, check_dim=1) < 0.15
 # the candidates the objective sees: (J, H, d), inside [-1, 1]
 seen_ = []
@@ -841,13 +840,13 @@ def recording_(obs):
 
 
 act_ = warm_start_cem_policy(recording_, 5, 30, 4, 2, action_dim=3,
-                             generator=torch.Generator().manual_seed(3))
+                             generator=devices.generator("cpu", 3))
 for t in range(3):
     act_(t)
 assert len(seen_) == 6 and all(s[0] == (30, 5, 3) and -1 <= s[1] and s[2] <= 1 for s in seen_)
 # the noise comes from `generator`: the same seed gives the same actions
 acts_ = [warm_start_cem_policy(target_objective_(alternating_, 4), 4, 50, 5, 2,
-                               generator=torch.Generator().manual_seed(4)) for _ in range(2)]
+                               generator=devices.generator("cpu", 4)) for _ in range(2)]
 for t in range(5):
     assert np.array_equal(np.asarray(acts_[0](t)), np.asarray(acts_[1](t))), t
 ### END HIDDEN TESTS

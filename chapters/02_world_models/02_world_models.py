@@ -722,7 +722,7 @@ def reference_nll_(params, z_next):
     return -mixture.log_prob(z_next).mean()
 
 
-gen_ = torch.Generator().manual_seed(0)
+gen_ = devices.generator("cpu", 0)
 toy_ = MDNParams(torch.randn(4, 3, 5, generator=gen_), torch.randn(4, 3, 5, generator=gen_),
                  0.5 * torch.randn(4, 3, 5, generator=gen_), None, None)
 z_toy_ = torch.randn(4, 3, generator=gen_)
@@ -737,7 +737,7 @@ print("mixture NLL by hand matches torch.distributions and MDNRNN.mdn_nll")
 ### BEGIN HIDDEN TESTS
 # other shapes (batch, time, latent, K) and seeds
 for seed_, shape_ in ((1, (2, 6, 4, 3)), (2, (5, 2)), (3, (3, 7, 32, 5))):
-    gen_ = torch.Generator().manual_seed(seed_)
+    gen_ = devices.generator("cpu", seed_)
     toy_ = MDNParams(torch.randn(*shape_, generator=gen_), torch.randn(*shape_, generator=gen_),
                      0.5 * torch.randn(*shape_, generator=gen_), None, None)
     z_toy_ = 2 * torch.randn(*shape_[:-1], generator=gen_)
@@ -745,7 +745,7 @@ for seed_, shape_ in ((1, (2, 6, 4, 3)), (2, (5, 2)), (3, (3, 7, 32, 5))):
     assert out_.shape == (), out_.shape
     assert torch.allclose(out_, reference_nll_(toy_, z_toy_), atol=1e-5), seed_
 # K = 1 is a single Gaussian: -log N(z; mu, sigma^2)
-gen_ = torch.Generator().manual_seed(4)
+gen_ = devices.generator("cpu", 4)
 mu_, log_std_, z_one_ = (torch.randn(3, 4, 1, generator=gen_) for _ in range(3))
 one_ = MDNParams(torch.randn(3, 4, 1, generator=gen_), mu_, log_std_, None, None)
 ref_one_ = -Normal(mu_[..., 0], log_std_[..., 0].exp()).log_prob(z_one_[..., 0]).mean()
@@ -802,14 +802,14 @@ print("mixture weights of (0, log 3) at tau = 0.1, 0.5, 1, 1.5, 2:",
       {tau_: [round(x, 3) for x in torch.softmax(tempered(hand_, tau_).logits, -1)[0].tolist()]
        for tau_ in (0.1, 0.5, 1.0, 1.5, 2.0)})
 # the same density as MDNRNN.mixture at temperature tau, on seeded toy parameters
-gen_ = torch.Generator().manual_seed(0)
+gen_ = devices.generator("cpu", 0)
 toy_ = MDNParams(*(torch.randn(4, 3, 5, generator=gen_) for _ in range(3)), None, None)
 z_toy_ = torch.randn(4, 3, generator=gen_)
 lp_ = MDNRNN.mixture(tempered(toy_, 1.15)).log_prob(z_toy_)
 assert torch.allclose(lp_, MDNRNN.mixture(toy_, 1.15).log_prob(z_toy_), atol=1e-5)
 ### BEGIN HIDDEN TESTS
 # other temperatures, shapes (batch, time, latent, K), and the reward and done heads untouched
-gen_ = torch.Generator().manual_seed(1)
+gen_ = devices.generator("cpu", 1)
 toy_ = MDNParams(*(torch.randn(2, 6, 4, 3, generator=gen_) for _ in range(3)),
                  torch.randn(2, 6, generator=gen_), torch.randn(2, 6, generator=gen_))
 z_toy_ = torch.randn(2, 6, 4, generator=gen_)
@@ -834,8 +834,8 @@ peaked_ = MDNParams(torch.tensor([[0.3, 0.1, 0.0, -0.5]]), torch.zeros(1, 4), to
 assert torch.softmax(tempered(peaked_, 0.005).logits, -1)[0, 0] > 0.9999
 # sampling the tempered mixture at 1 is sampling M's mixture at tau (wmlib's sampler, same seed)
 for tau_ in (0.3, 1.15):
-    s1_ = sample_mixture(tempered(toy_, tau_), 1.0, torch.Generator().manual_seed(7))
-    s2_ = sample_mixture(toy_, tau_, torch.Generator().manual_seed(7))
+    s1_ = sample_mixture(tempered(toy_, tau_), 1.0, devices.generator("cpu", 7))
+    s2_ = sample_mixture(toy_, tau_, devices.generator("cpu", 7))
     assert torch.allclose(s1_, s2_, atol=1e-5), tau_
 ### END HIDDEN TESTS
 

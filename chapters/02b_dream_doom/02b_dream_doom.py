@@ -77,7 +77,7 @@ import numpy as np
 import torch
 
 import wmlib
-from wmlib import envs, paths, results, viz
+from wmlib import devices, envs, paths, results, viz
 from wmlib.agents import world_models as wm
 from wmlib.agents import world_models_doom as doom
 from wmlib.models.mdnrnn import MDNRNN
@@ -443,7 +443,7 @@ assert abs(float(weighted_done_loss(logits_, done_)) - by_hand_) < 1e-5
 assert abs(float(weighted_done_loss(logits_, done_, 1.0)) - np.log(32 / 3) / 3) < 1e-5
 # done flags in {0, 1}: torch's pos_weight multiplies exactly the death terms, and its mean
 # divides by the number of steps
-gen_ = torch.Generator().manual_seed(0)
+gen_ = devices.generator("cpu", 0)
 logits_ = 3 * torch.randn(4, 25, generator=gen_)
 done_ = (torch.rand(4, 25, generator=gen_) < 0.1).float()
 ref_ = torch.nn.functional.binary_cross_entropy_with_logits(logits_, done_,

@@ -748,7 +748,7 @@ print(f"first action: sampled prior {sampled_.item():+.3f}, mean prior {meaned_.
 with torch.random.fork_rng(), torch.no_grad():
     torch.manual_seed(0)
     model_ = planet.PlaNet(planet.CONFIGS["smoke"], action_size=1)
-    dyn_, gen_ = model_.dynamics, torch.Generator().manual_seed(0)
+    dyn_, gen_ = model_.dynamics, devices.generator("cpu", 0)
     belief_, _ = dyn_.obs_step(dyn_.initial(1), torch.zeros(1, 1),
                                torch.randn(1, dyn_.embed_size, generator=gen_))
 actions_ = 2 * torch.rand(5, 2, 1, generator=gen_) - 1  # J = 5 candidates, H = 2, A = 1
@@ -786,7 +786,7 @@ for kind_, seed_ in (("rssm", 1), ("ssm", 2)):  # other weights, A = 2, J = 7, H
     with torch.random.fork_rng(), torch.no_grad():
         torch.manual_seed(seed_)
         model_ = planet.PlaNet(dataclasses.replace(planet.CONFIGS["smoke"], kind=kind_), 2)
-        dyn_, gen_ = model_.dynamics, torch.Generator().manual_seed(seed_)
+        dyn_, gen_ = model_.dynamics, devices.generator("cpu", seed_)
         belief_, _ = dyn_.obs_step(dyn_.initial(1), torch.zeros(1, 2),
                                    torch.randn(1, dyn_.embed_size, generator=gen_))
     actions_ = 2 * torch.rand(7, 3, 2, generator=gen_) - 1
@@ -837,7 +837,7 @@ kl_ = torch.tensor([0.5, 2.0, 3.5, 0.0, 5.0])
 assert abs(float(fraction_below(kl_, 1.0)) - 0.4) < 1e-6
 assert abs(float(fraction_below(kl_, 3.0)) - 0.6) < 1e-6
 # autograd: the terms of max(KL, 1) whose gradient is exactly zero
-gen_ = torch.Generator().manual_seed(0)
+gen_ = devices.generator("cpu", 0)
 x_ = (4 * torch.rand(8, 5, generator=gen_)).requires_grad_()
 x_.clamp(min=1.0).mean().backward()
 assert abs(float(fraction_below(x_.detach(), 1.0)) - (x_.grad == 0).float().mean().item()) < 1e-6
@@ -856,7 +856,7 @@ assert float(fraction_below(kl_, 0.0)) == 0.0  # a KL is never negative: no clam
 assert abs(float(fraction_below(kl_, 10.0)) - 1.0) < 1e-6
 # wmlib's kl_loss on random Gaussian posteriors and priors [T=6, B=4, 3 dims]: a step's
 # posterior mean gets no gradient exactly where its KL lies below the free nats
-gen_ = torch.Generator().manual_seed(1)
+gen_ = devices.generator("cpu", 1)
 mean_q_ = torch.randn(6, 4, 3, generator=gen_, requires_grad=True)
 std_q_, mean_p_ = 0.5 + torch.rand(6, 4, 3, generator=gen_), torch.randn(6, 4, 3, generator=gen_)
 std_p_, empty_ = 0.5 + torch.rand(6, 4, 3, generator=gen_), torch.zeros(6, 4, 0)

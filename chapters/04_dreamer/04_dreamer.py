@@ -740,7 +740,7 @@ assert abs(mix.item() - lam[0].item()) < 1e-5
 # by hand: V^2 = 1 + 0.5 * 0 + 0.25 * 1, V^3 = 1 + 0 + 0.25 * 2 + 0.125 * 4; n > H is V^H
 for n_, expected in ((2, 1.25), (3, 2.0), (5, 2.0)):
     assert abs(float(n_step_return(rewards, values, bootstrap, 0.5, n_)) - expected) < 1e-6, n_
-gen_ = torch.Generator().manual_seed(1)
+gen_ = devices.generator("cpu", 1)
 r_, v_, b_ = torch.randn(7, generator=gen_), torch.randn(7, generator=gen_), torch.randn(())
 for gamma_, lambda__ in ((0.9, 0.7), (0.99, 0.95)):
     mix_ = (1 - lambda__) * sum(lambda__ ** (n - 1) * n_step_return(r_, v_, b_, gamma_, n)

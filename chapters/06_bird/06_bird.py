@@ -70,7 +70,7 @@ import numpy as np
 import torch
 
 import wmlib
-from wmlib import paths, results, viz
+from wmlib import devices, paths, results, viz
 from wmlib.agents import bird, dreamer
 from wmlib.objectives import lambda_return
 from wmlib.rollout import run_episode
@@ -707,7 +707,7 @@ assert torch.equal(x_.detach(), torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0]))  # inpu
 w_ = my_confidence_weights(torch.full((7,), -42.0))
 assert torch.isfinite(w_).all() and torch.allclose(w_, torch.ones(7)), w_
 # numpy's reference on a random batch (np.std is the population std), and bird's function
-gen_ = torch.Generator().manual_seed(3)
+gen_ = devices.generator("cpu", 3)
 for n_, clip_ in ((512, 1.0), (64, 0.3), (3, 1.0)):
     x_ = (200 * torch.randn(n_, generator=gen_, dtype=torch.float64) - 900).requires_grad_()
     w_ = my_confidence_weights(x_, clip_)

@@ -1,7 +1,7 @@
 """Chapter 3 throughput: PlaNet's model update time and latent-CEM planning time per action,
 for each profile, on the CPU and (when there is one) on the GPU, each in one run for the plain
-float32 path (every speed option off), the profile's defaults and every option on, with the
-ratios to the plain path. Printed, never asserted.
+float32 path (every speed option off), each option alone, the profile's defaults and every
+option on, with the ratios to the plain path. Printed, never asserted.
 
 Run: python benchmarks/bench_ch03.py [--profiles smoke quick gpu full] [--device cuda]
          [--threads N] [--repeats R]
@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 import torch
 
-SPEED_OPTIONS = ("bf16", "channels_last", "plan_bf16")
+SPEED_OPTIONS = ("bf16", "channels_last", "plan_bf16", "decoder_matmul")
 
 
 def plain(cfg):
@@ -61,6 +61,8 @@ def bench(profile: str, device: str, repeats: int) -> None:
 
     cfg = CONFIGS[profile]
     paths = {"plain fp32": plain(cfg)}
+    for k in SPEED_OPTIONS:  # each option alone: what it buys by itself
+        paths[f"{k} alone"] = dataclasses.replace(plain(cfg), **{k: True})
     paths["profile defaults"] = cfg
     paths["every option"] = dataclasses.replace(cfg, **{k: True for k in SPEED_OPTIONS})
     print(f"[{profile:5}] {device:4} B={cfg.batch_size} x L={cfg.chunk_length}, depth "
@@ -73,13 +75,13 @@ def bench(profile: str, device: str, repeats: int) -> None:
     for name, c in paths.items():
         opts = tuple(k for k in SPEED_OPTIONS if getattr(c, k))
         if opts in done:
-            print(f"        {name:16}: same options as {done[opts]}")
+            print(f"        {name:22}: same options as {done[opts]}")
             continue
         done[opts] = name
         u, p = measure(c, device, repeats)
         base = base or (u, p)
         rnd = u * cfg.collect_interval + p * 125
-        print(f"        {name:16} ({', '.join(opts) or 'none'}): update {u * 1000:8.1f} ms "
+        print(f"        {name:22} ({', '.join(opts) or 'none'}): update {u * 1000:8.1f} ms "
               f"(x{base[0] / u:.2f}), CEM {p * 1000:7.1f} ms per action (x{base[1] / p:.2f}); "
               f"one round of Algorithm 1 (C={cfg.collect_interval} updates + 125 planned "
               f"actions, without the simulator) {rnd:6.0f} s", flush=True)

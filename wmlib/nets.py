@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
@@ -65,13 +66,17 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """Feature vector -> mean of a 64x64x3 image (..., in_dim) -> (..., 3, 64, 64).
 
-    ``channels_last`` as for `ConvEncoder`.
+    ``channels_last`` as for `ConvEncoder`. With ``first_matmul=True`` (a speed option) the
+    first transposed convolution, whose input is 1x1, is computed as the matrix product it
+    equals: ``out[c, i, j] = sum_k x_k W[k, c, i, j] + b[c]``, one ``F.linear`` with the same
+    weights (on a CPU about 7 times faster in bf16 than oneDNN's transposed convolution of a
+    1x1 input, measured by benchmarks/bench_ch03.py).
     """
 
     def __init__(self, in_dim: int, depth: int = 32, act: str = "relu", out_channels: int = 3,
-                 channels_last: bool = False):
+                 channels_last: bool = False, first_matmul: bool = False):
         super().__init__()
-        self.channels_last = channels_last
+        self.channels_last, self.first_matmul = channels_last, first_matmul
         A = ACTIVATIONS[act]
         self.fc = nn.Linear(in_dim, 32 * depth)
         self.net = nn.Sequential(
@@ -84,8 +89,15 @@ class ConvDecoder(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         lead = features.shape[:-1]
         x = self.fc(features.reshape(-1, features.shape[-1]))
-        x = x.reshape(x.shape[0], -1, 1, 1)
+        if self.first_matmul:
+            first = self.net[0]  # W: [in, out, k, k] -> [out * k * k, in]; b repeated per pixel
+            k = first.kernel_size
+            x = F.linear(x, first.weight.flatten(1).t(), first.bias.repeat_interleave(k[0] * k[1]))
+            x = self.net[1](x.unflatten(-1, (first.out_channels, *k)))
+            rest = self.net[2:]
+        else:
+            x, rest = x.reshape(x.shape[0], -1, 1, 1), self.net
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        x = self.net(x)
+        x = rest(x)
         return x.reshape(*lead, *x.shape[1:])

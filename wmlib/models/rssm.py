@@ -117,8 +117,9 @@ def _rsample(mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """A reparameterized sample ``mean + std * eps``, ``eps ~ N(0, I)``: what
     ``Normal(mean, std).rsample()`` draws, without building (and validating) a distribution
     object at every step of the scan."""
-    return mean + std * torch.randn_like(std, dtype=torch.float32)  # float32 noise, also
-    # under bf16 autocast, so that both paths draw the same numbers from the same seed
+    eps = torch.randn_like(std, dtype=torch.float32)  # float32 noise, also in bf16, so that
+    # both paths draw the same numbers from the same seed
+    return (mean + std * eps).to(mean.dtype)
 
 
 def _fields(state: State) -> tuple[torch.Tensor, ...]:
@@ -303,4 +304,6 @@ class LatentDynamics(nn.Module):
 
     def _gaussian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, std = x.chunk(2, -1)
-        return mean, F.softplus(std) + self.min_std
+        # softplus of a contiguous copy: on the strided half of ``x`` PyTorch's CPU kernel is
+        # about 10 times slower (measured, benchmarks/bench_ch03.py)
+        return mean, F.softplus(std.contiguous()) + self.min_std

@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 import torch
 
-SPEED_OPTIONS = ("bf16", "channels_last", "plan_bf16", "decoder_matmul")
+SPEED_OPTIONS = ("bf16", "channels_last", "plan_bf16", "decoder_matmul", "compile")
 
 
 def plain(cfg):

@@ -17,6 +17,7 @@ import torch
 
 from wmlib import devices
 from wmlib.agents.planet import CONFIGS, PlaNet
+from wmlib.objectives import reconstruction_loss
 
 BASE = dataclasses.replace(CONFIGS["smoke"], depth=8, stoch_size=8, deter_size=32,
                            hidden_size=32, overshooting=3, overshooting_reward=1.0,
@@ -87,3 +88,65 @@ def test_bf16_planning_gives_the_same_returns_and_plan_within_tolerance():
     torch.manual_seed(4)
     a1 = fast.plan(state, devices.generator("cpu", 5))
     assert (a1 - a0).abs().item() < 0.1
+
+
+def test_bf16_planning_follows_the_model_after_an_update():
+    """The bfloat16 copy that CEM rolls out is refreshed from the model at every call."""
+    plain, fast = twin(plan_bf16=True)
+    state = plain.dynamics.initial(1)
+    actions = torch.zeros(8, BASE.horizon, 1)
+    fast.returns(state, actions)  # builds the copy
+    with torch.no_grad():
+        fast.reward[-1].bias.add_(1.0)  # every predicted reward + 1, so every return + H
+        plain.reward[-1].bias.add_(1.0)
+    torch.manual_seed(3)
+    r0 = plain.returns(state, actions)
+    torch.manual_seed(3)
+    r1 = fast.returns(state, actions)
+    assert (r1 - r0).abs().max() < 2e-2 * r0.abs().max() + 1e-2
+    assert "_bf16_twin" not in "".join(fast.state_dict())  # not saved in checkpoints
+
+
+def test_decoder_matmul_gives_the_same_loss_and_gradients():
+    plain, fast = twin(decoder_matmul=True, channels_last=True)
+    (m0, g0), (m1, g1) = loss_and_grads(plain), loss_and_grads(fast)
+    for k in m0:
+        torch.testing.assert_close(m1[k], m0[k], rtol=1e-4, atol=1e-4)
+    for a, b in zip(g0, g1):
+        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.skipif(devices.compile_available("cpu") is not None,
+                    reason="torch.compile unavailable on this machine")
+def test_compiled_reconstruction_loss_gives_the_same_loss_and_gradients():
+    plain, fast = twin(compile=True)
+    (m0, g0), (m1, g1) = loss_and_grads(plain), loss_and_grads(fast)
+    assert fast._recon_fn is not reconstruction_loss  # really compiled
+    for k in m0:
+        torch.testing.assert_close(m1[k], m0[k], rtol=1e-4, atol=1e-3)
+    for a, b in zip(g0, g1):
+        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-4)
+
+
+def test_compile_falls_back_with_a_clear_message_where_it_is_unavailable(monkeypatch):
+    monkeypatch.setattr(devices, "compile_available", lambda device_type="cpu": "no compiler")
+    plain, fast = twin(compile=True)
+    with pytest.warns(RuntimeWarning, match="torch.compile is unavailable here .no compiler.*"
+                                           "runs eagerly"):
+        (m1, _) = loss_and_grads(fast)
+    assert fast._recon_fn is reconstruction_loss
+    (m0, _) = loss_and_grads(plain)
+    torch.testing.assert_close(m1["loss"], m0["loss"])
+
+
+def test_compile_available_reports_a_failure_instead_of_raising(monkeypatch):
+    devices.compile_available.cache_clear()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Compiler: cc not found\nmore detail")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    try:
+        assert devices.compile_available("cpu") == "RuntimeError: Compiler: cc not found"
+    finally:
+        devices.compile_available.cache_clear()

@@ -9,6 +9,8 @@ device from here unless it is given one:
   ``$WMLIB_DEVICE``, else CUDA when available, else the CPU;
 * :func:`autocast` is bfloat16 autocast with the device's own type where the device supports
   it (the CPU, and GPUs with bf16), and a no-op elsewhere;
+* :func:`compiled` is ``torch.compile`` where it works on this machine, and the plain function
+  with a warning where it does not (no C++ compiler, an unsupported platform);
 * :func:`to_device` copies replay arrays to the device *before* converting them, so uint8
   pixels cross the bus as bytes (a 50 x 50 batch of 64x64 frames is 31 MB as uint8, 123 MB as
   float32).
@@ -17,7 +19,9 @@ device from here unless it is given one:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -111,3 +115,32 @@ def check_generator(gen: torch.Generator | None, device: torch.device | str | No
     if gen is not None and gen.device.type != dev.type:
         raise DeviceError(f"The generator is on {gen.device} but the draws are for {dev}; "
                           f"make it with wmlib.devices.generator({str(dev)!r}, seed).")
+
+
+@functools.cache
+def compile_available(device_type: str = "cpu") -> str | None:
+    """``None`` where ``torch.compile`` compiles a function and its gradient on this device
+    type, else why not (the first line of the error). Tried once per process, on a toy
+    function (a few seconds the first time)."""
+    try:
+        x = torch.ones(4, device=device_type, requires_grad=True)
+        torch.compile(lambda t: (t * 2).square().sum())(x).backward()
+        return None
+    except Exception as e:  # noqa: BLE001 - any failure means: run eagerly
+        return f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+
+
+def compiled(fn, device: torch.device | str, enabled: bool = True):
+    """``torch.compile(fn)`` where compilation works on ``device`` (`compile_available`), else
+    ``fn`` itself, with a warning that says why and what runs instead (a speed option: the
+    results are the same either way, within float rounding)."""
+    if not enabled:
+        return fn
+    why = compile_available(torch.device(device).type)
+    if why is None:
+        return torch.compile(fn)
+    warnings.warn(f"torch.compile is unavailable here ({why}); {getattr(fn, '__name__', fn)} "
+                  "runs eagerly (the same results, without the compiled speed-up). Install a "
+                  "C++ compiler (apt install g++) to enable it, or set compile=False.",
+                  RuntimeWarning, stacklevel=2)
+    return fn

@@ -124,8 +124,8 @@ print(f"ratio: {decision_ms['PlaNet: CEM in latent space'] / decision_ms['Dreame
 # actor 1 to 3 ms (10 decisions each, so the ratio is noisy; the output above is one of them):
 # PlaNet's 125 decisions per episode take about 9 to 13 s of planning, Dreamer's well under a
 # second.
-# The paper-sized planner ($J = 1000$, $I = 10$) costs 1.3-1.6 s per decision here
-# (`benchmarks/bench_ch03.py`).
+# The paper-sized planner ($J = 1000$, $I = 10$) costs 1.3-1.6 s per decision here, and 0.24 s
+# in bfloat16 on a 2-core CPU with AVX-512 BF16 (`benchmarks/bench_ch03.py`).
 #
 # %% [markdown]
 # ## 2. The lambda-return

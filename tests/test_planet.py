@@ -8,7 +8,7 @@ import torch
 from synthetic import synthetic_batch  # tests/synthetic.py (tests/ is on sys.path)
 from torch import nn
 
-from wmlib.agents.planet import CONFIGS, PlaNet, PlaNetAgent, PlaNetPolicy, curve
+from wmlib.agents.planet import CONFIGS, FAST, PlaNet, PlaNetAgent, PlaNetPolicy, curve
 from wmlib.models.rssm import State
 from wmlib.training import CheckpointMismatch, load_checkpoint, save_checkpoint, scalars
 
@@ -246,13 +246,16 @@ def test_the_agent_refuses_a_checkpoint_from_another_config(trained_run):
 
 
 @pytest.mark.slow
-def test_planet_learns_a_model_that_plans_towards_the_reward():
+@pytest.mark.parametrize("speed", ["plain", "every speed option"])
+def test_planet_learns_a_model_that_plans_towards_the_reward(speed):
     """A square the action moves left or right, rewarded for being on the right: after a short
-    training on random data, latent CEM from a filtered belief pushes right (a > 0)."""
+    training on random data, latent CEM from a filtered belief pushes right (a > 0); on the
+    plain path and with the speed options of the full profile (no-ops where bf16 is not
+    native)."""
     torch.manual_seed(0)
     cfg = dataclasses.replace(SMOKE, depth=8, stoch_size=8, deter_size=32, hidden_size=32,
                               free_nats=1.0, lr=3e-3, horizon=4, candidates=100, top_k=10,
-                              iterations=3)
+                              iterations=3, **(FAST if speed != "plain" else {}))
     model = PlaNet(cfg, action_size=1)
     optim = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
     data = [model.prepare(synthetic_batch(T=8, B=8, seed=s)) for s in range(8)]

@@ -123,8 +123,9 @@ def compile_available(device_type: str = "cpu") -> str | None:
     type, else why not (the first line of the error). Tried once per process, on a toy
     function (a few seconds the first time)."""
     try:
-        x = torch.ones(4, device=device_type, requires_grad=True)
-        torch.compile(lambda t: (t * 2).square().sum())(x).backward()
+        with torch.enable_grad():  # also when asked from inside torch.no_grad()
+            x = torch.ones(4, device=device_type, requires_grad=True)
+            torch.compile(lambda t: (t * 2).square().sum())(x).backward()
         return None
     except Exception as e:  # noqa: BLE001 - any failure means: run eagerly
         return f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"

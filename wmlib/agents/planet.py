@@ -22,7 +22,6 @@ once in `PlaNet.prepare`.
 from __future__ import annotations
 
 import copy
-
 import dataclasses
 import json
 import math
@@ -93,8 +92,8 @@ class PlaNetConfig:
     plan_bf16: bool = False             # CEM's latent rollouts in a bfloat16 copy of the
                                         # dynamics and reward head (where bf16 is native)
     decoder_matmul: bool = False        # the decoder's 1x1 first layer as one matrix product
-    compile: bool = False               # torch.compile the reconstruction loss (eager, with a
-                                        # warning, where compilation is unavailable)
+    compile: bool = False               # torch.compile the reconstruction loss and CEM's
+                                        # rollout (eager, with a warning, where unavailable)
     # Algorithm 1 (PlaNet: S = 5 seed episodes, C = 100 updates per episode, noise 0.3).
     seed_episodes: int = 5
     collect_interval: int = 100
@@ -357,8 +356,10 @@ class PlaNet(nn.Module):
         J = actions.shape[0]
         dynamics, reward, dtype = self._planning_nets()
         start = state.map(lambda x: x.expand(J, *x.shape[1:]).to(dtype))
-        imagined = dynamics.imagine(actions.transpose(0, 1).to(dtype), start)
-        return reward(imagined.features()).squeeze(-1).float().sum(0)
+        if self.__dict__.get("_rollout_fn") is None:  # compiled once, with cfg.compile
+            self.__dict__["_rollout_fn"] = devices.compiled(rollout_returns, self._device(),
+                                                            self.cfg.compile)
+        return self._rollout_fn(dynamics, reward, start, actions.transpose(0, 1).to(dtype))
 
     def _planning_nets(self) -> tuple[nn.Module, nn.Module, torch.dtype]:
         """The dynamics and reward head that CEM rolls out: the model's own, or with
@@ -386,6 +387,14 @@ class PlaNet(nn.Module):
                   iterations=cfg.iterations) | overrides
         return cem_plan(lambda a: self.returns(state, a), action_dim=self.action_size,
                         device=self._device(), generator=generator, trace=trace, **kw)
+
+
+def rollout_returns(dynamics: LatentDynamics, reward: nn.Module, start: State,
+                    actions: torch.Tensor) -> torch.Tensor:
+    """The returns CEM ranks: roll the prior open-loop from ``start`` ([J]) under ``actions``
+    ([H, J, A]) and sum the reward head's means over the horizon, ``[J]`` in float32."""
+    imagined = dynamics.imagine(actions, start)
+    return reward(imagined.features()).squeeze(-1).float().sum(0)
 
 
 class PlaNetPolicy:

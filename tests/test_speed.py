@@ -155,22 +155,28 @@ def test_compile_available_reports_a_failure_instead_of_raising(monkeypatch):
 
 @pytest.mark.skipif(devices.compile_available("cpu") is not None,
                     reason="torch.compile unavailable on this machine")
-def test_compiled_planning_rollout_gives_the_same_returns_in_distribution():
-    """The compiled rollout draws its latent samples from inductor's own generator, so the
-    returns differ sample by sample; over 4000 copies of one action sequence their mean and
-    spread must agree with the eager rollout's within sampling error."""
+def test_compiled_planning_rollout_gives_the_same_returns_from_the_same_seed():
+    """The compiled rollout draws its latent samples from PyTorch's generator, as the eager one
+    does (`devices.compiled`), so from the same seed it gives the same returns, sample by
+    sample, within float32 rounding; and a CEM plan through it gives the same first action."""
     plain, fast = twin(compile=True)
     with torch.no_grad():  # a sharper reward head, so that the samples' spread is visible
         for m in (plain, fast):
             m.reward[-1].weight.mul_(20.0)
     state = plain.dynamics.initial(1)
-    seq = torch.rand(1, BASE.horizon, 1, generator=torch.Generator().manual_seed(2)) * 2 - 1
-    actions = seq.expand(4000, -1, -1)
+    actions = torch.rand(500, BASE.horizon, 1, generator=torch.Generator().manual_seed(2)) * 2 - 1
     torch.manual_seed(3)
     r0 = plain.returns(state, actions)
+    torch.manual_seed(3)
     r1 = fast.returns(state, actions)
     assert fast._rollout_fn is not planet.rollout_returns  # really compiled
-    assert not torch.equal(r0, r1)  # its own random numbers...
-    se = float(r0.std()) / 4000 ** 0.5
-    assert abs(float(r1.mean() - r0.mean())) < 5 * se + 1e-4  # ...the same distribution
-    assert float(r1.std()) == pytest.approx(float(r0.std()), rel=0.1)
+    assert float(r0.std()) > 0.1  # the samples matter: different seeds give other returns
+    torch.testing.assert_close(r1, r0, rtol=1e-4, atol=1e-4)
+    torch.manual_seed(4)
+    r2 = plain.returns(state, actions)
+    assert not torch.allclose(r2, r0, rtol=1e-3, atol=1e-3)
+    plans = []
+    for m in (plain, fast):
+        torch.manual_seed(5)
+        plans.append(m.plan(state, devices.generator("cpu", 6)))
+    torch.testing.assert_close(plans[1], plans[0], rtol=1e-3, atol=1e-3)

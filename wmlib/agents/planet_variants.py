@@ -48,6 +48,8 @@ class ExperimentConfig:
     starts: int = 8                     # start points averaged in the error-vs-horizon plot
     seeds: int = 3                      # seeds per variant
     max_steps: int | None = None
+    speed: dict | None = None           # speed options the models train with (None: the
+                                        # agent's), pinned where a record was made with others
 
 
 EXPERIMENTS = {
@@ -56,8 +58,13 @@ EXPERIMENTS = {
                               starts=2, seeds=1, max_steps=12),
     # quick: enough updates for the posteriors to show the cart and the pole (at 200 updates of
     # 8 x 32 they showed only the background: every model was worse than the mean frame)
+    # (the speed options of its recorded run, results/ch03_variants_quick.json: channels-last
+    # alone; the quick agent has since taken bf16 autocast and compile, which the 18 models
+    # would need retraining to follow)
     "quick": ExperimentConfig(data_episodes=20, updates=1500, batch_size=16, chunk_length=32,
-                              overshooting=8, rnn_overshooting=2),
+                              overshooting=8, rnn_overshooting=2,
+                              speed=dict(bf16=False, channels_last=True, plan_bf16=False,
+                                         decoder_matmul=False, compile=False)),
     # the one-hour profile: the paper's batch, fewer updates, so the agent keeps its budget
     "gpu": ExperimentConfig(data_episodes=20, updates=1000),
     "full": ExperimentConfig(),
@@ -120,14 +127,16 @@ def fit(model: PlaNet, replay, updates: int, batch_size: int, chunk_length: int,
 def variant_config(name: str, cfg: PlaNetConfig, exp: ExperimentConfig
                    ) -> tuple[PlaNetConfig, int, float]:
     """The model configuration, overshooting distance and beta of variant ``name``
-    (`VARIANTS`); reward overshooting keeps ``cfg``'s weight where the variant has it."""
+    (`VARIANTS`); reward overshooting keeps ``cfg``'s weight where the variant has it, and the
+    speed options are ``exp.speed`` where the experiment pins them."""
     if name not in VARIANTS:
         raise ValueError(f"unknown variant {name!r}: choose one of {sorted(VARIANTS)}")
     kind, distance, beta, reward_overshooting = VARIANTS[name]
     distance = {"rnn": exp.rnn_overshooting, "D": exp.overshooting,
                 "H": cfg.overshooting}.get(distance, distance)
     weight = cfg.overshooting_reward if reward_overshooting else 0.0
-    return dataclasses.replace(cfg, kind=kind, overshooting_reward=weight), distance, beta
+    return (dataclasses.replace(cfg, kind=kind, overshooting_reward=weight, **(exp.speed or {})),
+            distance, beta)
 
 
 def slug(name: str, seed: int) -> str:
@@ -327,7 +336,8 @@ def record_experiment(profile: str, run_dir: str | Path, data, test, device=None
     values = {"variants": found, "seeds": list(range(exp.seeds)),
               "mean_frame_mse": round(mean_frame_error(data, test, exp), 6),
               "mean_reward_se": round(mean_reward_error(data, test, exp), 6),
-              "experiment": dataclasses.asdict(exp), "model": dataclasses.asdict(cfg),
+              "experiment": dataclasses.asdict(exp),
+              "model": dataclasses.asdict(dataclasses.replace(cfg, **(exp.speed or {}))),
               "data": {"episodes": len(data), "frames": data.num_steps,
                        "seeds": [DATA_SEED, DATA_SEED + exp.data_episodes],
                        "test_seed": TEST_SEED}}

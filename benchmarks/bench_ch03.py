@@ -51,8 +51,10 @@ def measure(cfg, device: str, repeats: int) -> tuple[float, float]:
     state = model.dynamics.initial(1)
     gen = devices.generator(device, 0)
     dev = torch.device(device)
+    # planning is cheap next to an update: timed over at least 5 calls, since one call of a few
+    # hundred milliseconds varies by 10-20% from run to run
     return (time_per_call(update, repeats, dev),
-            time_per_call(lambda: model.plan(state, gen), repeats, dev))
+            time_per_call(lambda: model.plan(state, gen), max(repeats, 5), dev))
 
 
 def bench(profile: str, device: str, repeats: int) -> None:

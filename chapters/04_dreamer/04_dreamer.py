@@ -124,8 +124,9 @@ print(f"ratio: {decision_ms['PlaNet: CEM in latent space'] / decision_ms['Dreame
 # actor 1 to 3 ms (10 decisions each, so the ratio is noisy; the output above is one of them):
 # PlaNet's 125 decisions per episode take about 9 to 13 s of planning, Dreamer's well under a
 # second.
-# The paper-sized planner ($J = 1000$, $I = 10$) costs 1.3-1.6 s per decision here, and 0.24 s
-# in bfloat16 on a 2-core CPU with AVX-512 BF16 (`benchmarks/bench_ch03.py`).
+# The paper-sized planner ($J = 1000$, $I = 10$) costs 1.3-1.6 s per decision here, 0.24 s
+# in bfloat16 on a 2-core CPU with AVX-512 BF16 and 0.18 s on one with AMX
+# (`benchmarks/bench_ch03.py`).
 #
 # %% [markdown]
 # ## 2. The lambda-return
@@ -632,8 +633,9 @@ else:
 # The evaluations stayed between 74 and 160 for the first 30k steps, passed 200 after 24
 # minutes, fell to 49 once at 28 minutes and ended at 332 (2 episodes) at 45 minutes. Over the
 # 10 final episodes the actor scores 216 ± 30 against 134 for random actions: short of this
-# profile's target of matching chapter 3's quick PlaNet (238 to 277 over 10 episodes on the
-# same seeds, in 29 to 41 minutes), by about 20 to 60. The last 2-episode evaluation (332)
+# profile's target of matching chapter 3's quick PlaNet, below five of its six recorded runs
+# (213 to 281 over 10 episodes on the same seeds; 29 to 41 minutes of training on this CPU,
+# 13 to 19 with chapter 3's later speed options on a CPU with AMX). The last 2-episode evaluation (332)
 # overstated the final actor: two episodes are a noisy measure. At this budget PlaNet's search, which
 # adapts to the model at every decision, still beats an actor that had about 3,600 updates to
 # learn from the model; the paper's Dreamer overtakes PlaNet only after many more updates

@@ -72,5 +72,12 @@ def test_progress_bars_are_text_when_headless(monkeypatch):
 
     monkeypatch.setenv("WMLIB_HEADLESS", "1")
     bar = progress.tqdm(range(3), file=io.StringIO())
-    assert type(bar) is text_tqdm and bar.mininterval == 30.0
+    assert isinstance(bar, text_tqdm) and bar.mininterval == 30.0
     bar.close()
+    # a postfix set at every step waits for the next refresh instead of printing a line each
+    out = io.StringIO()
+    bar = progress.tqdm(range(1000), file=out)
+    for i in bar:
+        bar.set_postfix(loss=f"{i:.3g}")
+    assert out.getvalue().count("\r") < 10
+    assert "loss=999" in out.getvalue()  # the last postfix is shown when the bar closes

@@ -17,9 +17,18 @@ def headless() -> bool:
     return os.environ.get("WMLIB_HEADLESS", "").strip().lower() in ("1", "true", "yes")
 
 
+class QuietBar(text_tqdm):
+    """tqdm's text bar whose ``set_postfix`` waits for the bar's next refresh (``mininterval``)
+    instead of printing a line at every call: a training loop sets its losses at every update,
+    which would otherwise write thousands of lines into an executed notebook."""
+
+    def set_postfix(self, ordered_dict=None, refresh=False, **kwargs):
+        super().set_postfix(ordered_dict, refresh=refresh, **kwargs)
+
+
 def tqdm(*args, **kwargs):
-    """`tqdm.auto.tqdm`, or the text bar when `headless`."""
+    """`tqdm.auto.tqdm`, or the quiet text bar (`QuietBar`) when `headless`."""
     if headless():
         kwargs.setdefault("mininterval", 30.0)
-        return text_tqdm(*args, **kwargs)
+        return QuietBar(*args, **kwargs)
     return auto_tqdm(*args, **kwargs)

@@ -229,11 +229,12 @@ def variant(name, seed=0):
 
 variants = {kind: variant(kind) for kind in ("rnn", "ssm", "rssm")}
 fig, ax = plt.subplots(1, 2, figsize=(11, 3.3))
-for kind, (_, history, seconds) in variants.items():
+for color, (kind, (_, history, seconds)) in enumerate(variants.items()):
     for i, key in enumerate(("recon", "kl")):
-        if key in history:
+        if key in history:  # the RNN has no KL; one colour per model in both panels
             steps_, values = history[key]
-            ax[i].plot(steps_, viz.moving_average(values, 20), label=f"{kind} ({seconds:.0f} s)")
+            ax[i].plot(steps_, viz.moving_average(values, 20), color=f"C{color}",
+                       label=f"{kind} ({seconds:.0f} s)")
 ax[0].set_ylabel("reconstruction loss (nats per image)")
 ax[1].set_ylabel("KL with free nats (nats per step)")
 for a in ax:
@@ -318,7 +319,9 @@ else:
 # 15-35 minutes each on one CPU core) every model learned to *see*: the posterior's error, the
 # reconstruction of a frame the model has just filtered, is below the mean frame's 0.00184 for
 # the RNN (0.00100, spread over seeds 0.00002), the RSSM (0.00127) and the SSM (0.00156, with
-# the largest spread between seeds), and figure 3.3 shows the cart and the pole. *Predicting* is
+# the largest spread between seeds), and in figure 3.3 the filtered frames show the cart, the
+# thin pole only faintly or not at all (those strips come from this build's own seed-0 models).
+# *Predicting* is
 # another matter. The RNN stays below the floor for 4 open-loop steps in every seed (5 in one),
 # the RSSM for 1 to 3, the SSM for 0 to 2; from about 5 steps on, the SSM and the RSSM are above
 # the floor (their predicted pole is in the wrong place, which costs more than drawing no pole
@@ -602,20 +605,53 @@ print(f"(episodes count the {ours['seed_episodes']} random seed episodes; each e
       f"1000 control steps, 125 decisions at action repeat 8)")
 
 # %% [markdown]
+# One seed is one draw. Seeds 1 and 2 of the same profile are headless runs,
+#
+# ```bash
+# python -m wmlib train planet --profile quick --seed 1 --run-dir runs/planet_quick_seed1 \
+#     --final-episodes 10 --record ch03_planet_quick_seed1
+# ```
+#
+# each evaluated on the same 10 seeds; the table reads them from `results/`:
+
+# %%
+by_seed = {0: recorded} | {s: results.load(f"{name}_seed{s}") for s in (1, 2)}
+by_seed = {s: r[0] for s, r in by_seed.items() if r and r[0]["values"].get("final_returns")}
+if len(by_seed) < 2:
+    print(f"only seed 0 recorded for profile {ctx.profile}: run the command above for seeds 1, 2")
+else:
+    print(f"{'seed':>4} {'final, 10 episodes':>19} {'first eval >= 200':>18} {'training':>9} "
+          f"{'threads':>8}  commit")
+    for s, r in by_seed.items():
+        v = r["values"]
+        first = next((w for _, w, ret in v["eval_curve"] if ret >= 200), None)
+        print(f"{s:4d} {np.mean(v['final_returns']):9.1f} +- {np.std(v['final_returns']):5.1f} "
+              f"{'never' if first is None else f'{first / 60:.1f} min':>18} "
+              f"{r['wall_time_s'] / 60:5.1f} min {v['torch_threads']:8d}  {r['commit']}")
+    means = [np.mean(r["values"]["final_returns"]) for r in by_seed.values()]
+    print(f"over {len(means)} seeds: {np.mean(means):.1f} +- {np.std(means):.1f} (mean and std of "
+          f"the seeds' means); random actions on the same 10 seeds: {rand_final.mean():.1f}")
+
+# %% [markdown]
 # **What the committed `quick` run shows.** The target for this profile is a return of at least
-# 200 within 30 minutes on 2 CPU cores. The run above (seed 0, channels-last convolutions, on a
-# 2-core AMD EPYC with AVX2 only, where an update took 0.57 s, so that its 50 episodes took 41
-# minutes including the evaluations; the machine also ran a few short tests during the
-# chapter's first 10 minutes) stays near the random policy for its first 15 episodes, while the
-# reward head is still near the predict-the-mean floor, then climbs: the evaluations (2 episodes
-# each) from episode 20 on lie between 169 and 284, with 203 after 17 minutes and 259 after 21,
-# inside the target, and the final model scores 280.7 +- 51.6 over the 10 further episodes of
-# the table above, against 133.6 +- 60.6 for random actions on the same seeds. It is a long way from the paper's 821 after
-# 1000 episodes, and it should be: PlaNet gives its model 100 updates of 50 x 50 frames per
-# episode, about 10 times what this profile affords. Earlier runs of this profile (the plain
-# float32 path on a faster CPU with AVX-512, before the random actions were seeded) scored
-# about 238 (seed 0) and 256 (seed 1, `results/ch03_planet_quick_seed1.json`) over the same 10
-# episodes, in 29 and 33 minutes: expect that much spread between seeds and machines.
+# 200 within 30 minutes on 2 CPU cores. The run above (seed 0, with the profile's speed options
+# of section 8, on a 2-core Intel Xeon with AMX, where an update took 0.19 s, so that its 50
+# episodes took 13 minutes including the evaluations) stays near the random policy for its
+# first 15 episodes, while the reward head is still near the predict-the-mean floor, then
+# climbs: the evaluations (2 episodes each) from episode 20 on lie between 126 and 289, with 215
+# after 5 minutes, inside the target, and the final model scores 234.0 +- 36.9 over the 10
+# further episodes of the table above, against 133.6 +- 60.6 for random actions on the same
+# seeds. Seeds 1 and 2 (the table above; one thread each, run side by side) score 213.2 and
+# 279.5, with their first evaluation above 200 after 7.7 and 5.9 minutes: 242.2 +- 27.7 over the
+# three seeds. It is a long way from the paper's 821 after 1000 episodes, and it should be:
+# PlaNet gives its model 100 updates of 50 x 50 frames per episode, about 10 times what this
+# profile affords. Earlier runs of this profile with fewer speed options (the plain float32
+# path, then channels-last alone) scored 238 +- 46 (seed 0), 256.3 +- 39.8 (seed 1) and
+# 280.7 +- 51.6 (seed 0) over 10 final episodes, after 29 to 41 minutes of training on 2-core
+# AMD EPYC CPUs; their records are in this repository's history (commits ca3259e, 4deb0b1 and
+# fb6d523). The three runs with the speed options lie in the same range: at this budget the
+# options change how soon the agent learns in wall-clock time, not visibly what it learns
+# from 55k environment steps (three seeds against three runs cannot show a small difference).
 #
 # What made the difference at this budget was not the model's size but *where its capacity
 # goes*. An earlier version of this profile, with the ELBO as written (reward weight 1, 3 free
@@ -683,7 +719,7 @@ viz.show_video([np.concatenate([f, r], 2) for f, r in zip(frames, recons)], fps=
 # | profile | model | training | CEM (H, J, K, I) | what you should see |
 # | --- | --- | --- | --- | --- |
 # | smoke | tiny (depth 4, belief 16) | 2 episodes of 10 decisions | 4, 20, 4, 2 | everything runs in seconds; numbers mean nothing |
-# | quick | depth 8, belief 100, state 20; reward scale 100, free nats 1, reward overshooting D = 12 | 5 seed + 50 episodes, C = 50 updates of 16 x 32 (29-41 min on 2 CPU cores, by the CPU) | 12, 200, 20, 5 | returns above 200 after about 15-20 episodes; `results/ch03_planet_quick.json` |
+# | quick | depth 8, belief 100, state 20; reward scale 100, free nats 1, reward overshooting D = 12 | 5 seed + 50 episodes, C = 50 updates of 16 x 32 (13 min on a 2-core CPU with AMX and the speed options of this section, 19 min on one core; 29-41 min on 2-core CPUs without AMX and with fewer options) | 12, 200, 20, 5 | returns above 200 after about 15-20 episodes; `results/ch03_planet_quick*.json` (3 seeds) |
 # | gpu | PlaNet: depth 32, belief 200, state 30 | 5 seed episodes, then rounds of C = 100 updates of 50 x 50 and one episode, until 100 episodes or a 50-minute budget (checkpointed; a rerun continues) | 12, 1000, 100, 10 | the automatic profile on a GPU (one Colab session): the paper's agent for as many episodes as fit, about 25-45 by the estimate below |
 # | full | PlaNet: depth 32, belief 200, state 30 | 5 seed + 1000 episodes, C = 100 updates of 50 x 50 | 12, 1000, 100, 10 | the paper's setting, only when chosen explicitly: 821 after 1000 episodes in the paper |
 #
@@ -692,7 +728,7 @@ viz.show_video([np.concatenate([f, r], 2) for f, r in zip(frames, recons)], fps=
 # | profile | 2 CPU cores, no GPU (measured) | Colab with a T4 GPU |
 # | --- | --- | --- |
 # | smoke | about a minute | about a minute (estimated) |
-# | quick | this page, with the recorded runs in `runs/`: about 3 minutes (154 s for this page; 54 s of it the round of Algorithm 1 written out in section 6). From scratch: the agent 29-41 minutes (41 on this AVX2 CPU, 29-33 on an AVX-512 one), the 18 models of sections 4 and 5 about 4-5 hours (`python -m wmlib variants`, resumable) | not measured |
+# | quick | this page, with the recorded runs in `runs/`: 1-3 minutes (75 s on a 2-core CPU with AMX, 27 s of it the round of Algorithm 1 written out in section 6; 154 s on an AVX2 one). From scratch: the agent 13-41 minutes (13 with AMX and this profile's speed options, 41 on an AVX2 CPU with channels-last alone); the 18 models of sections 4 and 5 about 4-5 hours on an AVX2 CPU (`python -m wmlib variants`, resumable); with AMX, the three seed-0 models this page trains when `runs/` lacks them took 556 (RNN), 248 (SSM) and 275 s (RSSM) | not measured |
 # | gpu | about 27 minutes per episode: not meant for a CPU | about 60 minutes: the agent stops at its 50-minute budget, the model experiments take about 10 (estimated: the PlaNet paper's 36-72 s per round on a V100, about twice that on a T4; not yet measured on a GPU) |
 # | full | about three weeks | about 1-2 days (the paper: 10-20 hours on a V100) |
 #
@@ -704,20 +740,24 @@ viz.show_video([np.concatenate([f, r], 2) for f, r in zip(frames, recons)], fps=
 # one V100. The same benchmark gives 0.57 s per update (0.69 s plain) and 86 ms per planned
 # action for `quick`.
 #
-# On a 2-core CPU with native bfloat16 (AVX-512 BF16), `full` and `gpu` turn on every speed
-# option of `PlaNetConfig`: bf16 autocast and channels-last for the convolutions, the decoder's
-# first layer (a transposed convolution of a 1x1 input) as the one matrix product it equals, a
-# compiled reconstruction loss, and CEM rolled out, compiled, in a bfloat16 copy of the dynamics
-# and reward head. Over four runs of the benchmark there (each path timed once per run, so
-# expect a few percent of noise), an update of 50 x 50 took 2.37 to 2.64 times less time with the options
-# than on the plain float32 path (about 2.6 s against 6.1-7.3 s), and a planned action 2.45 to
-# 2.52 times less (231-242 ms against 581-593 ms): one round of Algorithm 1 in about 5 minutes
-# instead of 11-12. Per option, in one run: bf16 1.58 times on the update, channels-last 1.52,
-# the decoder's matrix product 1.09, the compiled loss 1.01 alone (it pays only together with
-# bf16, whose float32 upcast it fuses), and the bf16 planning copy 2.28 times on CEM. At the
-# small `quick` size the options buy less (1.20 times on the update, 1.29 on CEM), since its
-# update is mostly small operations; `quick` keeps channels-last alone, the setting its
-# recorded run used.
+# On a CPU with native bfloat16 (AVX-512 BF16 or AMX) and on a GPU, `full` and `gpu` turn on
+# every speed option of `PlaNetConfig`: bf16 autocast and channels-last for the convolutions,
+# the decoder's first layer (a transposed convolution of a 1x1 input) as the one matrix product
+# it equals, a compiled reconstruction loss, and CEM rolled out, compiled, in a bfloat16 copy
+# of the dynamics and reward head. Over three runs of the benchmark on a 2-core Intel Xeon with
+# AMX (bf16 matrix units), an update of 50 x 50 took 3.28 to 3.40 times less time with the
+# options than on the plain float32 path (2.2-2.5 s against 7.2-8.2 s), and a planned action
+# 2.57 to 2.70 times less (182-183 ms against 470-493 ms): one round of Algorithm 1 in about 4.5
+# minutes instead of 13-15. Per option, in one run: bf16 1.50 times on the update, the
+# decoder's matrix product 1.26, channels-last 1.19, the compiled loss 1.06 alone (it pays
+# together with bf16, whose float32 upcast it fuses); on CEM the bf16 planning copy 1.53 and
+# the compiled rollout 1.31 alone. On the 2-core AMD EPYC with AVX-512 BF16 of the book's
+# earlier builds, the same options gave 2.37-2.64 times on the update and 2.45-2.52 on CEM. At
+# the small `quick` size the options buy less (on the AMX CPU 1.47 times on the update, 173
+# against 254 ms, and 1.62 on CEM, 19.4 against 31.5 ms), since its update is mostly small
+# operations; `quick` takes every option but the bf16 planning copy, which at J = 200
+# candidates made CEM slower (22.1 ms with it). Each figure is one run of
+# `python benchmarks/bench_ch03.py`; expect a few percent of noise between runs.
 
 # %%
 print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.profile}")
@@ -897,11 +937,11 @@ for q_ in (0.3, 0.7):
 # adds, in nats, to what the prior $p(s_t \mid s_{t-1}, a_{t-1})$ predicted: the information
 # the frame contributes beyond the model's own prediction. With the committed quick agent
 # (measured when the page was last built in quick, on one batch of 16 x 32 from its replay;
-# run the cell above for yours) only about 1% of the terms lay below 1 nat and about 9% below
-# 3 nats, with a median near 7 nats per step (the training log's KL, about 7 nats, says the
+# run the cell above for yours) only about 2% of the terms lay below 1 nat and about 14% below
+# 3 nats, with a median near 6 nats per step (the training log's KL, about 6.5 nats, says the
 # same): the posterior carries several
 # nats per step, far above the budget, so the 1-nat clamp almost never acts and the KL
-# pressure reaches nearly every step. At 3 nats, the 9% or so of steps below the bound would
+# pressure reaches nearly every step. At 3 nats, the 14% or so of steps below the bound would
 # lose their KL gradient (free to carry up to 3 nats at no cost), while the typical step, above
 # both bounds, would be regularised exactly as now; on this measurement the paper's setting
 # would change little. This is measured on a model trained with 1 free nat, though: one trained

@@ -12,6 +12,10 @@ from wmlib.render import ensure_backend  # noqa: E402
 
 ensure_backend(strict=False)  # choose MUJOCO_GL before anything imports dm_control
 
+from wmlib.allocator import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()  # reuse freed buffers instead of fresh pages at every step (wmlib.allocator)
+
 from wmlib.profiles import PROFILES, pick, setup  # noqa: E402
 
 __all__ = ["PROFILES", "pick", "setup", "__version__"]

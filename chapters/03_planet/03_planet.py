@@ -744,20 +744,23 @@ viz.show_video([np.concatenate([f, r], 2) for f, r in zip(frames, recons)], fps=
 # every speed option of `PlaNetConfig`: bf16 autocast and channels-last for the convolutions,
 # the decoder's first layer (a transposed convolution of a 1x1 input) as the one matrix product
 # it equals, a compiled reconstruction loss, and CEM rolled out, compiled, in a bfloat16 copy
-# of the dynamics and reward head. Over three runs of the benchmark on a 2-core Intel Xeon with
-# AMX (bf16 matrix units), an update of 50 x 50 took 3.28 to 3.40 times less time with the
-# options than on the plain float32 path (2.2-2.5 s against 7.2-8.2 s), and a planned action
-# 2.57 to 2.70 times less (182-183 ms against 470-493 ms): one round of Algorithm 1 in about 4.5
-# minutes instead of 13-15. Per option, in one run: bf16 1.50 times on the update, the
-# decoder's matrix product 1.26, channels-last 1.19, the compiled loss 1.06 alone (it pays
-# together with bf16, whose float32 upcast it fuses); on CEM the bf16 planning copy 1.53 and
-# the compiled rollout 1.31 alone. On the 2-core AMD EPYC with AVX-512 BF16 of the book's
-# earlier builds, the same options gave 2.37-2.64 times on the update and 2.45-2.52 on CEM. At
-# the small `quick` size the options buy less (on the AMX CPU 1.47 times on the update, 173
-# against 254 ms, and 1.62 on CEM, 19.4 against 31.5 ms), since its update is mostly small
-# operations; `quick` takes every option but the bf16 planning copy, which at J = 200
-# candidates made CEM slower (22.1 ms with it). Each figure is one run of
-# `python benchmarks/bench_ch03.py`; expect a few percent of noise between runs.
+# of the dynamics and reward head. Over five runs of the benchmark on a 2-core Intel Xeon with
+# AMX (bf16 matrix units), an update of 50 x 50 took 3.28 to 3.73 times less time with the
+# options than on the plain float32 path (2.1-2.5 s against 7.2-8.2 s), and a planned action
+# 2.57 to 2.70 times less (180-183 ms against 469-493 ms): one round of Algorithm 1 in about 4
+# minutes instead of 13-15. Per option, in the last run: bf16 1.65 times on the update, the
+# decoder's matrix product 1.33, channels-last 1.27, the compiled loss 1.10 alone (it pays most
+# together with bf16, whose float32 upcast it fuses); on CEM the bf16 planning copy 1.57 and
+# the compiled rollout 1.31 alone. `import wmlib` also tells glibc's malloc to keep freed
+# buffers for reuse (`wmlib.allocator`): from a fresh process without it, the compiled bf16 CEM
+# took 209 instead of 175 ms per action, paying page faults for fresh memory at every step. On
+# the 2-core AMD EPYC with AVX-512 BF16 of the book's earlier builds, the options gave
+# 2.37-2.64 times on the update and 2.45-2.52 on CEM. At the small `quick` size they buy less
+# (on the AMX CPU 1.38 times on the update, 164-168 against 225-231 ms, and 1.55-1.61 on CEM,
+# 19.0-19.8 against 30.7 ms), since its update is mostly small operations; `quick` takes every
+# option but the bf16 planning copy, which at J = 200 candidates made CEM slower (21.8-22.5 ms
+# with it). Each figure is one run of `python benchmarks/bench_ch03.py`; expect a few percent
+# of noise between runs.
 
 # %%
 print(f"chapter ran in {time.time() - chapter_start:.0f} s with profile {ctx.profile}")

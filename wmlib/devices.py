@@ -131,6 +131,10 @@ def compile_available(device_type: str = "cpu") -> str | None:
         return f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
 
 
+# inductor's options for every compiled function of the book (see `compiled`)
+COMPILE_OPTIONS = {"fallback_random": True, "cpp.use_decompose_tanh": True}
+
+
 def compiled(fn, device: torch.device | str, enabled: bool = True):
     """``torch.compile(fn)`` where compilation works on ``device`` (`compile_available`), else
     ``fn`` itself, with a warning that says why and what runs instead (a speed option: the
@@ -143,12 +147,11 @@ def compiled(fn, device: torch.device | str, enabled: bool = True):
     1000 x 30 normals). On the CPU, tanh is computed from exp (``cpp.use_decompose_tanh``,
     within float32 rounding of ``torch.tanh``): it halves the GRU's gate kernel in that
     rollout (390 against 220 us for 1000 x 200 gates in bfloat16)."""
-    options = {"fallback_random": True, "cpp.use_decompose_tanh": True}
     if not enabled:
         return fn
     why = compile_available(torch.device(device).type)
     if why is None:
-        return torch.compile(fn, options=options)
+        return torch.compile(fn, options=COMPILE_OPTIONS)
     warnings.warn(f"torch.compile is unavailable here ({why}); {getattr(fn, '__name__', fn)} "
                   "runs eagerly (the same results, without the compiled speed-up). Install a "
                   "C++ compiler (apt install g++) to enable it, or set compile=False.",

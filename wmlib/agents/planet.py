@@ -116,9 +116,10 @@ class PlaNetConfig:
 PlaNetConfig.LEGACY = {"pixels": True, "classes": 0, "kl_clamp": "step", "kl_alpha": 0.5,
                        "decoder_matmul": False, "compile": False}
 
-# The speed options at PlaNet's size (benchmarks/bench_ch03.py, 2-core CPU with AVX-512 BF16:
-# update 2.4-2.6x and CEM 2.5x faster than the plain float32 path over four runs); the bf16
-# options are no-ops where bf16 is not native, compile where compilation is unavailable.
+# The speed options at PlaNet's size (benchmarks/bench_ch03.py, 2-core CPUs: update 2.4-2.6x
+# and CEM 2.5x faster than the plain float32 path with AVX-512 BF16, 3.3-3.7x and 2.6-2.7x with
+# AMX); the bf16 options are no-ops where bf16 is not native, compile where compilation is
+# unavailable.
 FAST = dict(bf16=True, channels_last=True, plan_bf16=True, decoder_matmul=True, compile=True)
 
 CONFIGS = {

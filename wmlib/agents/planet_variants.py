@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wmlib.agents.planet import CONFIGS, PlaNet, PlaNetConfig
+from wmlib.agents.planet import CONFIGS, FAST, PlaNet, PlaNetConfig
 from wmlib.training import History, scalars, train_loop
 
 
@@ -63,8 +63,7 @@ EXPERIMENTS = {
     # would need retraining to follow)
     "quick": ExperimentConfig(data_episodes=20, updates=1500, batch_size=16, chunk_length=32,
                               overshooting=8, rnn_overshooting=2,
-                              speed=dict(bf16=False, channels_last=True, plan_bf16=False,
-                                         decoder_matmul=False, compile=False)),
+                              speed={k: False for k in FAST} | {"channels_last": True}),
     # the one-hour profile: the paper's batch, fewer updates, so the agent keeps its budget
     "gpu": ExperimentConfig(data_episodes=20, updates=1000),
     "full": ExperimentConfig(),
@@ -135,8 +134,13 @@ def variant_config(name: str, cfg: PlaNetConfig, exp: ExperimentConfig
     distance = {"rnn": exp.rnn_overshooting, "D": exp.overshooting,
                 "H": cfg.overshooting}.get(distance, distance)
     weight = cfg.overshooting_reward if reward_overshooting else 0.0
-    return (dataclasses.replace(cfg, kind=kind, overshooting_reward=weight, **(exp.speed or {})),
+    return (dataclasses.replace(model_config(cfg, exp), kind=kind, overshooting_reward=weight),
             distance, beta)
+
+
+def model_config(cfg: PlaNetConfig, exp: ExperimentConfig) -> PlaNetConfig:
+    """``cfg`` with the speed options the experiment pins (``exp.speed``), if any."""
+    return dataclasses.replace(cfg, **(exp.speed or {}))
 
 
 def slug(name: str, seed: int) -> str:
@@ -337,7 +341,7 @@ def record_experiment(profile: str, run_dir: str | Path, data, test, device=None
               "mean_frame_mse": round(mean_frame_error(data, test, exp), 6),
               "mean_reward_se": round(mean_reward_error(data, test, exp), 6),
               "experiment": dataclasses.asdict(exp),
-              "model": dataclasses.asdict(dataclasses.replace(cfg, **(exp.speed or {}))),
+              "model": dataclasses.asdict(model_config(cfg, exp)),
               "data": {"episodes": len(data), "frames": data.num_steps,
                        "seeds": [DATA_SEED, DATA_SEED + exp.data_episodes],
                        "test_seed": TEST_SEED}}

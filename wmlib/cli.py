@@ -196,6 +196,8 @@ def cmd_world_models(args) -> int:
     from wmlib.agents.world_models import run
 
     overrides = {"workers": args.workers} if args.workers else {}
+    if args.seed:
+        overrides["seed"] = args.seed
     summary = run(args.profile, run_dir=args.run_dir, record=not args.no_record,
                   progress=not args.no_progress, device=args.device, **overrides)
     for k in ("real_zh", "real_z", "dream_zh", "random"):
@@ -208,6 +210,8 @@ def cmd_doom(args) -> int:
     from wmlib.agents.world_models_doom import run
 
     overrides = {"workers": args.workers} if args.workers else {}
+    if args.seed:
+        overrides["seed"] = args.seed
     summary = run(args.profile, run_dir=args.run_dir, record=not args.no_record,
                   progress=not args.no_progress, device=args.device,
                   temperatures=args.temperatures, **overrides)
@@ -320,7 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     s = add("doom", help="chapter 2, part two: rollouts of Take Cover, V, M, C evolved in the "
             "dream at each temperature, evaluation in the real game; resumes from --run-dir")
     s.add_argument("--profile", default=None, help="smoke, quick, gpu or full (default: auto)")
-    s.add_argument("--run-dir", default=None, help="default: runs/ch02_doom_<profile>")
+    s.add_argument("--run-dir", default=None,
+                   help="default: runs/ch02_doom_<profile> (_seed<N> for seeds other than 0)")
+    s.add_argument("--seed", type=int, default=0,
+                   help="seed of the whole pipeline: rollouts, V, M, CMA-ES (default 0)")
     s.add_argument("--temperatures", type=float, nargs="+", default=None,
                    help="dream temperatures (default: the profile's, the paper's Table 2)")
     s.add_argument("--workers", type=int, default=0, help="processes (0: the profile's)")

@@ -135,7 +135,7 @@ class DreamEnv(gym.Env):
 
 
 @torch.no_grad()
-def dream_returns(mdnrnn: MDNRNN, params: np.ndarray, initial_z: torch.Tensor,
+def dream_returns(mdnrnn: MDNRNN, params: np.ndarray | None, initial_z: torch.Tensor,
                   use_hidden: bool = True, temperature: float = 1.0, steps: int = 1000,
                   done_threshold: float = 0.5, generator: torch.Generator | None = None,
                   low=CAR_RACING_LOW, high=CAR_RACING_HIGH, brake_clip: bool = True,
@@ -144,31 +144,40 @@ def dream_returns(mdnrnn: MDNRNN, params: np.ndarray, initial_z: torch.Tensor,
     ``initial_z`` each: an array (P, R), computed as one batch of P * R dreams.
 
     Each controller is a = squash(W [z, h] + b) with the layout of
-    :meth:`Controller.get_params` (``[vec(W), b]``). A dream stops collecting reward once its
-    done head says so. ``reward="model"`` pays M's predicted reward, ``"survival"`` 1 per step
-    (the Take Cover dream: the return is the number of steps survived).
+    :meth:`Controller.get_params` (``[vec(W), b]``); ``params=None`` draws every action
+    uniformly from the box instead (the random policy of the real evaluation; one row). A
+    dream stops collecting reward once its done head says so. ``reward="model"`` pays M's
+    predicted reward, ``"survival"`` 1 per step (the Take Cover dream: the return is the
+    number of steps survived).
     """
     _check_reward(reward, mdnrnn)
     m = mdnrnn.eval()
     dev = m.mdn.weight.device
-    params = torch.as_tensor(np.asarray(params), dtype=torch.float32, device=dev)
     z0 = torch.as_tensor(initial_z, dtype=torch.float32, device=dev)
-    P, R, A = params.shape[0], z0.shape[0], len(low)
-    in_dim = m.latent_dim + (m.hidden if use_hidden else 0)
-    if params.shape[1] != A * in_dim + A:
-        raise ValueError(f"expected controllers with {A * in_dim + A} parameters, got "
-                         f"{params.shape[1]}")
-    W = params[:, : A * in_dim].reshape(P, A, in_dim).repeat_interleave(R, 0)
-    b = params[:, A * in_dim :].repeat_interleave(R, 0)
     lo = torch.as_tensor(low, dtype=torch.float32, device=dev)
     hi = torch.as_tensor(high, dtype=torch.float32, device=dev)
+    R, A = z0.shape[0], len(low)
+    if params is None:
+        P = 1
+    else:
+        params = torch.as_tensor(np.asarray(params), dtype=torch.float32, device=dev)
+        P = params.shape[0]
+        in_dim = m.latent_dim + (m.hidden if use_hidden else 0)
+        if params.shape[1] != A * in_dim + A:
+            raise ValueError(f"expected controllers with {A * in_dim + A} parameters, got "
+                             f"{params.shape[1]}")
+        W = params[:, : A * in_dim].reshape(P, A, in_dim).repeat_interleave(R, 0)
+        b = params[:, A * in_dim :].repeat_interleave(R, 0)
     z = z0.repeat(P, 1)
     state = m.initial_state(P * R)
     alive = torch.ones(P * R, device=dev)
     total = torch.zeros(P * R, device=dev)
     for _ in range(steps):
-        x = torch.cat([z, state[0]], -1) if use_hidden else z
-        a = _squash(torch.einsum("bai,bi->ba", W, x) + b, lo, hi, brake_clip)
+        if params is None:
+            a = lo + (hi - lo) * torch.rand((R, A), generator=generator, device=dev)
+        else:
+            x = torch.cat([z, state[0]], -1) if use_hidden else z
+            a = _squash(torch.einsum("bai,bi->ba", W, x) + b, lo, hi, brake_clip)
         out, state = m.step(z, a, state)
         total += alive * (1.0 if reward == "survival" else out.reward)
         if out.done is not None:

@@ -56,6 +56,8 @@ class WorldModelsConfig:
                                       # or "repeat" (Doom's: a uniform action held 1-10 steps)
     done_weight: float = 1.0          # weight of episode ends in M's done loss (Doom: 10)
     rnn_streams: bool = False         # M's windows run on across rollouts (Doom's batching)
+    rnn_stateful: bool = False        # ... and each window continues the last one, M's LSTM
+                                      # state carried over (the original Doom training)
     dream_reward: str = "model"       # "model": M's reward head; "survival": 1 per step
     fast_render: bool = True          # vectorised road drawing (see speed_up_car_racing)
     workers: int = 2                  # processes for rollouts, CMA-ES and evaluation
@@ -600,7 +602,8 @@ def encode_dataset(cfg: WorldModelsConfig, run_dir, vae: VAE | None = None,
 def _rnn_config(cfg: WorldModelsConfig) -> dict:
     keys = ("latent_dim", "hidden", "mixtures", "rnn_seq_len", "rnn_batch", "rnn_lr",
             "rnn_steps", "rnn_grad_clip", "seed")
-    added = _added_options(cfg, ("action_low", "action_high", "done_weight", "rnn_streams"))
+    added = _added_options(cfg, ("action_low", "action_high", "done_weight", "rnn_streams",
+                                 "rnn_stateful"))
     return {k: getattr(cfg, k) for k in keys} | added | _vae_config(cfg)
 
 
@@ -655,6 +658,63 @@ def sequence_batch(series: dict, batch: int, seq_len: int, rng: np.random.Genera
     return {k: devices.to_device(np.ascontiguousarray(v), dev) for k, v in out.items()}
 
 
+class StatefulStreams:
+    """The original Doom model's batching (WorldModelsExperiments, ``doomrnn/rnn_train.py``:
+    ``create_batches`` and ``batch_state``): truncated backpropagation through time.
+
+    Each epoch the rollouts are shuffled and laid end to end, the stream is cut into ``batch``
+    rows of equal length, and each row is read in consecutive windows of ``seq_len`` steps.
+    M carries its LSTM state from one window to the next (detached), so that it learns to
+    predict from a memory as old as the episode, as it must in a dream of a thousand steps;
+    a window drawn afresh from a zero state (:func:`sequence_batch`) teaches it nothing past
+    ``seq_len`` steps. The state is reset where a rollout starts (``restart``) and at the start
+    of each epoch (``new_epoch``); the step from one rollout's last frame to the next one's
+    first is masked out, as in :func:`sequence_batch` with ``streams=True``.
+    """
+
+    def __init__(self, series: dict, batch: int, seq_len: int, rng: np.random.Generator,
+                 sample_z: bool = True, device=None):
+        self.series, self.batch, self.seq_len, self.rng = series, batch, seq_len, rng
+        self.sample_z, self.device = sample_z, device
+        starts = series["starts"]
+        self.first = np.zeros(int(starts[-1]), bool)
+        self.first[starts[:-1]] = True
+        self.windows = (int(starts[-1]) // batch - 1) // seq_len  # per row and epoch
+        if self.windows < 1:
+            raise ValueError(f"the rollouts hold {int(starts[-1])} frames, fewer than {batch} "
+                             f"rows of a window of {seq_len + 1}: lower rnn_batch or "
+                             "rnn_seq_len, or collect more")
+        self.rows, self.k = None, self.windows
+
+    def _new_epoch(self) -> None:
+        starts = self.series["starts"]
+        order = self.rng.permutation(len(starts) - 1)
+        stream = np.concatenate([np.arange(starts[e], starts[e + 1]) for e in order])
+        self.rows = stream[: len(stream) // self.batch * self.batch].reshape(self.batch, -1)
+        self.k = 0
+
+    def next(self) -> dict[str, torch.Tensor | bool]:
+        """The next window of every row: the tensors of :func:`sequence_batch` with
+        ``streams=True``, and ``new_epoch`` (True where M's state must start from zero)."""
+        new_epoch = self.k >= self.windows
+        if new_epoch:
+            self._new_epoch()
+        t0 = self.k * self.seq_len
+        idx = self.rows[:, t0 : t0 + self.seq_len + 1]
+        self.k += 1
+        s, rng = self.series, self.rng
+        mu = s["mu"][idx]
+        z = (mu + np.exp(0.5 * s["logvar"][idx]) * rng.standard_normal(mu.shape).astype(
+            np.float32)) if self.sample_z else mu
+        out = {"z": z[:, :-1], "z_next": z[:, 1:], "action": s["action"][idx[:, 1:]],
+               "reward": s["reward"][idx[:, 1:]], "done": s["done"][idx[:, 1:]].astype(
+                   np.float32), "mask": (~self.first[idx[:, 1:]]).astype(np.float32),
+               "restart": self.first[idx[:, :-1]].astype(np.float32)}
+        dev = torch.device("cpu") if self.device is None else self.device
+        batch = {k: devices.to_device(np.ascontiguousarray(v), dev) for k, v in out.items()}
+        return batch | {"new_epoch": new_epoch}
+
+
 def train_mdnrnn(cfg: WorldModelsConfig, run_dir, series: dict | None = None,
                  progress: bool = True, device=None) -> tuple[MDNRNN, History]:
     """Stage 4: train M on windows of the encoded rollouts, on ``device`` (default: the
@@ -670,12 +730,23 @@ def train_mdnrnn(cfg: WorldModelsConfig, run_dir, series: dict | None = None,
     opt = torch.optim.Adam(m.parameters(), lr=cfg.rnn_lr)
     rng = np.random.default_rng(cfg.seed + 1)
 
+    streams = StatefulStreams(series, cfg.rnn_batch, cfg.rnn_seq_len, rng,
+                              device=dev) if cfg.rnn_stateful else None
+    carried: dict = {"state": None}  # M's LSTM state at the end of the last window
+
     def update(step):
-        b = sequence_batch(series, cfg.rnn_batch, cfg.rnn_seq_len, rng, device=dev,
-                           streams=cfg.rnn_streams)
-        out = m.loss(b["z"], b["action"], b["z_next"], reward=b["reward"], done=b["done"],
-                     mask=b["mask"],  # padding past a rollout's end is not trained on
-                     restart=b.get("restart"), done_weight=cfg.done_weight)
+        if streams is not None:
+            b = streams.next()
+            hidden = None if b["new_epoch"] else carried["state"]
+        else:
+            b = sequence_batch(series, cfg.rnn_batch, cfg.rnn_seq_len, rng, device=dev,
+                               streams=cfg.rnn_streams)
+            hidden = None
+        out, state = m.loss_and_state(
+            b["z"], b["action"], b["z_next"], reward=b["reward"], done=b["done"],
+            mask=b["mask"],  # padding past a rollout's end is not trained on
+            restart=b.get("restart"), done_weight=cfg.done_weight, hidden=hidden)
+        carried["state"] = tuple(x.detach() for x in state)
         opt.zero_grad()
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.rnn_grad_clip)

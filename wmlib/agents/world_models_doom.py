@@ -37,7 +37,8 @@ from wmlib.agents.world_models import WorldModelsConfig
 # of 512 with 5 mixtures, a done ("restart") head with deaths weighed x10, the survival dream,
 # episodes capped at 2100 steps (the environment's cap).
 DOOM = dict(env_id="doom:TakeCover", action_low=(-1.0,), action_high=(1.0,), brake_clip=False,
-            random_policy="repeat", done_weight=10.0, rnn_streams=True, dream_reward="survival",
+            random_policy="repeat", done_weight=10.0, rnn_streams=True, rnn_stateful=True,
+            dream_reward="survival",
             latent_dim=64, hidden=512, mixtures=5, patience=None, rollout_steps=2100,
             train_max_steps=None, dream_steps=2100, dream_temperature=1.15)
 
@@ -45,14 +46,15 @@ CONFIGS = {
     "smoke": replace(wm.CONFIGS["smoke"], **{**DOOM, "latent_dim": 8, "hidden": 16,
                                             "mixtures": 2, "rollout_steps": 30,
                                             "dream_steps": 10}),
-    # 2 CPU cores, about 45 minutes: fewer rollouts and updates than the paper, an LSTM of 256
-    # (the paper's 512 costs four times as much per step here), dreams cut at 1000 steps.
-    # Random rollouts average about 330 steps (200 of them held 65,858 frames).
+    # 2 CPU cores, about 45 minutes: a tenth of the paper's rollouts (the game runs at about
+    # 1,800 steps/s here, so 1,000 random rollouts take 3 minutes) and fewer updates, an LSTM
+    # of 256 (the paper's 512 costs four times as much per step here), dreams cut at 1000
+    # steps. Random rollouts average about 330 steps (200 of them held 65,858 frames).
     "quick": WorldModelsConfig(
-        **{**DOOM, "hidden": 256, "dream_steps": 1000}, workers=2, torch_threads=1, rollouts=100,
-        vae_batch=64, vae_lr=1e-3, vae_epochs=2, rnn_seq_len=100, rnn_batch=32,
-        rnn_steps=800, dream_popsize=32, dream_rollouts=8, dream_generations=30,
-        eval_episodes=20, video_steps=400),
+        **{**DOOM, "hidden": 256, "dream_steps": 1000}, workers=2, torch_threads=1,
+        rollouts=1000, vae_batch=64, vae_lr=1e-3, vae_epochs=0.3, rnn_seq_len=100,
+        rnn_batch=32, rnn_steps=1500, dream_popsize=32, dream_rollouts=8,
+        dream_generations=30, eval_episodes=20, video_steps=400),
     # One Colab session: V and M on the GPU, the paper's LSTM, population and rollouts.
     "gpu": WorldModelsConfig(
         **DOOM, workers=2, rollouts=1000, vae_batch=100, vae_lr=1e-3, vae_epochs=3,
@@ -79,10 +81,15 @@ PAPER_RANDOM = (210, 108)
 DREAM_SEED = 4_000_000  # seeds of the dreams that score the final controllers
 
 
-def default_run_dir(profile: str) -> Path:
+def record_name(profile: str, seed: int = 0) -> str:
+    """``ch02_doom_<profile>``, with ``_seed<N>`` for a seed other than 0."""
+    return f"ch02_doom_{profile}" + (f"_seed{seed}" if seed else "")
+
+
+def default_run_dir(profile: str, seed: int = 0) -> Path:
     from wmlib.paths import runs_dir
 
-    return runs_dir(f"ch02_doom_{profile}")
+    return runs_dir(record_name(profile, seed))
 
 
 def controller_name(tau: float) -> str:
@@ -90,17 +97,19 @@ def controller_name(tau: float) -> str:
 
 
 @torch.no_grad()
-def dream_scores(cfg: WorldModelsConfig, mdnrnn, series: dict, params: np.ndarray,
+def dream_scores(cfg: WorldModelsConfig, mdnrnn, series: dict, params: np.ndarray | None,
                  temperature: float, episodes: int, seed: int = DREAM_SEED) -> np.ndarray:
     """The steps C(params) survives in ``episodes`` dreams at ``temperature``, each started
-    from the code of a real first frame (the same starts and noise for every controller)."""
+    from the code of a real first frame (the same starts and noise for every controller);
+    ``params=None``: uniformly random actions, as the random policy of the real game."""
     from wmlib.dream import dream_returns
 
     dev = mdnrnn.mdn.weight.device
     g = devices.generator(dev, seed)
     z0_all = devices.to_device(series["mu"][series["starts"][:-1]], dev)
     pick = torch.randint(0, len(z0_all), (episodes,), generator=g, device=dev)
-    return dream_returns(mdnrnn, np.asarray(params)[None], z0_all[pick], use_hidden=True,
+    params = None if params is None else np.asarray(params)[None]
+    return dream_returns(mdnrnn, params, z0_all[pick], use_hidden=True,
                          temperature=temperature, steps=cfg.dream_steps, generator=g,
                          low=cfg.action_low, high=cfg.action_high, brake_clip=False,
                          reward="survival")[0]
@@ -117,7 +126,8 @@ def run(profile: str | None = None, run_dir=None, record: bool = True, progress:
     profile = current_profile(profile)
     cfg = replace(CONFIGS[profile], **overrides)
     temperatures = tuple(TEMPERATURES[profile] if temperatures is None else temperatures)
-    r = wm.Run(cfg, Path(run_dir) if run_dir else default_run_dir(profile), verbose=verbose)
+    r = wm.Run(cfg, Path(run_dir) if run_dir else default_run_dir(profile, cfg.seed),
+               verbose=verbose)
     seed_everything(cfg.seed)
     dev = devices.resolve(device)
     r.log(f"World Models on Take Cover, profile {profile}, device {dev}, "
@@ -141,6 +151,13 @@ def run(profile: str | None = None, run_dir=None, record: bool = True, progress:
                                              mdnrnn=m, progress=progress)
     evals["random"] = wm.evaluate_controller(cfg, r, "random", None, vae=vae, mdnrnn=m,
                                              progress=progress)
+    # how long random actions survive in each dream: a dream as deadly as the real game
+    # keeps them about as long as the real game does (M's calibration)
+    for tau in temperatures:
+        scores = dream_scores(cfg, m, series, None, tau, cfg.eval_episodes)
+        dreams[f"random_tau{tau:g}"] = {"temperature": tau, "mean": round(float(scores.mean()), 1),
+                                        "std": round(float(scores.std()), 1),
+                                        "returns": [round(float(x), 1) for x in scores]}
     summary = summarize(cfg, r, evals, dreams, controllers, temperatures)
     if record and profile != "smoke":
         record_results(summary, profile, r, time.time() - start)
@@ -151,7 +168,9 @@ def summarize(cfg, run, evals: dict, dreams: dict, controllers: dict, temperatur
     table = [{"temperature": tau, "dream_mean": dreams[controller_name(tau)]["mean"],
               "dream_std": dreams[controller_name(tau)]["std"],
               "real_mean": evals[controller_name(tau)]["mean"],
-              "real_std": evals[controller_name(tau)]["std"]} for tau in temperatures]
+              "real_std": evals[controller_name(tau)]["std"],
+              "random_dream_mean": dreams[f"random_tau{tau:g}"]["mean"],
+              "random_dream_std": dreams[f"random_tau{tau:g}"]["std"]} for tau in temperatures]
     return {"env": cfg.env_id, "eval_episodes": cfg.eval_episodes, "table": table,
             "random_mean": evals["random"]["mean"], "random_std": evals["random"]["std"],
             "returns": {k: v["returns"] for k, v in evals.items()},
@@ -169,7 +188,7 @@ def record_results(summary: dict, profile: str, run, wall_time_s: float | None =
         wall_time_s = sum(run.timings.values())
     log = (run.dir / "log.txt").read_text() if (run.dir / "log.txt").exists() else ""
     return results.record(
-        f"ch02_doom_{profile}", summary, profile=profile, seed=run.cfg.seed,
+        record_name(profile, run.cfg.seed), summary, profile=profile, seed=run.cfg.seed,
         wall_time_s=wall_time_s, log=log,
         notes="Ha & Schmidhuber (2018), Table 2, over 100 real episodes: tau 0.10 -> 193 +- 58, "
               "0.50 -> 196 +- 50, 1.00 -> 868 +- 511, 1.15 -> 1092 +- 556, 1.30 -> 753 +- 139; "

@@ -134,7 +134,17 @@ class MDNRNN(nn.Module):
         ``done_weight`` w weighs the steps that end an episode w times in the BCE,
         (1 + done (w - 1)) BCE: deaths are rare, and the original Doom model uses w = 10
         (``doomrnn.py``'s ``r_cost``). ``restart`` resets the LSTM as in `forward`."""
-        params, _ = self(z, a, restart=restart)
+        return self.loss_and_state(z, a, z_next, reward, done, mask, restart, done_weight)[0]
+
+    def loss_and_state(self, z: torch.Tensor, a: torch.Tensor, z_next: torch.Tensor,
+                       reward: torch.Tensor | None = None, done: torch.Tensor | None = None,
+                       mask: torch.Tensor | None = None, restart: torch.Tensor | None = None,
+                       done_weight: float = 1.0,
+                       hidden: State | None = None) -> tuple[dict[str, torch.Tensor], State]:
+        """`loss` from the LSTM state ``hidden`` (zero if None), and the state after the last
+        step: truncated backpropagation through time carries it, detached, into the next
+        window of the same stream (the original Doom training's ``batch_state``)."""
+        params, state = self(z, a, hidden, restart=restart)
         terms = {"nll": self.mdn_nll(params, z_next, mask)}
         if reward is not None:
             if params.reward is None:
@@ -146,7 +156,7 @@ class MDNRNN(nn.Module):
             done = done.float()
             bce = F.binary_cross_entropy_with_logits(params.done, done, reduction="none")
             terms["done"] = _masked_mean(bce * (1 + done * (done_weight - 1)), mask)
-        return {"loss": sum(terms.values()), **terms}
+        return {"loss": sum(terms.values()), **terms}, state
 
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

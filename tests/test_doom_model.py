@@ -206,3 +206,106 @@ def test_dream_episode_and_real_next_to_dreamed(tmp_path):
     np.testing.assert_array_equal(part["real"], full["real"])  # the same actions, same game
     np.testing.assert_array_equal(part["dreamed"][:2], full["reconstructed"][:2])
     assert not np.array_equal(part["dreamed"][2:], full["reconstructed"][2:])
+
+
+def toy_series(lengths=(5, 4, 6, 7, 3, 5)) -> dict:
+    """Rollouts laid end to end whose codes are their frame indices (no noise)."""
+    n = int(sum(lengths))
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    return {"mu": np.arange(n, dtype=np.float32)[:, None].repeat(2, 1),
+            "logvar": np.full((n, 2), -50.0, np.float32),
+            "action": np.arange(n, dtype=np.float32)[:, None] + 100,
+            "reward": np.ones(n, np.float32), "done": np.isin(np.arange(n), starts[1:] - 1),
+            "starts": starts}
+
+
+def test_stateful_streams_read_each_row_in_consecutive_windows():
+    """The original Doom batching: each epoch, shuffled rollouts end to end, cut into rows,
+    each row read in consecutive windows (the next window starts where the last one ended),
+    with restarts where a rollout starts and the crossing step masked out."""
+    series = toy_series()
+    first = np.isin(np.arange(30), series["starts"][:-1])
+    s = wm.StatefulStreams(series, batch=2, seq_len=3, rng=np.random.default_rng(0),
+                           sample_z=False)
+    assert s.windows == (30 // 2 - 1) // 3 == 4
+    for epoch in range(2):
+        seen = []
+        for k in range(s.windows):
+            b = s.next()
+            assert b["new_epoch"] == (k == 0)
+            z, z_next = b["z"][..., 0].numpy(), b["z_next"][..., 0].numpy()
+            if k:
+                np.testing.assert_array_equal(z[:, 0], last)  # continues the last window
+            last = z_next[:, -1]
+            np.testing.assert_array_equal(b["restart"].numpy(), first[z.astype(int)])
+            np.testing.assert_array_equal(b["mask"].numpy(), ~first[z_next.astype(int)])
+            # within a rollout the next frame is the next index
+            inside = b["mask"].numpy() > 0
+            np.testing.assert_array_equal(z_next[inside], z[inside] + 1)
+            np.testing.assert_array_equal(b["action"][..., 0].numpy(), z_next + 100)
+            seen.append(z)
+        rows = np.concatenate(seen, 1)
+        assert len(np.unique(rows)) == rows.size  # no frame twice in an epoch
+    with pytest.raises(ValueError, match="rnn_batch"):
+        wm.StatefulStreams(series, batch=8, seq_len=4, rng=np.random.default_rng(0))
+
+
+def test_truncated_bptt_over_two_windows_is_the_whole_sequence():
+    """M's state carried from one window into the next gives the outputs and the loss of one
+    window over the whole sequence: what lets M remember further back than a window."""
+    m = doom_m()
+    z, a, z_next = torch.randn(2, 10, 4), torch.randn(2, 10, 1), torch.randn(2, 10, 4)
+    done = (torch.rand(2, 10) < 0.2).float()
+    restart = torch.zeros(2, 10)
+    restart[1, 6] = 1
+    whole, _ = m.loss_and_state(z, a, z_next, done=done, restart=restart, done_weight=10.0)
+    first, state = m.loss_and_state(z[:, :5], a[:, :5], z_next[:, :5], done=done[:, :5],
+                                    restart=restart[:, :5], done_weight=10.0)
+    second, _ = m.loss_and_state(z[:, 5:], a[:, 5:], z_next[:, 5:], done=done[:, 5:],
+                                 restart=restart[:, 5:], done_weight=10.0, hidden=state)
+    for k in ("nll", "done"):  # equal halves: the mean of the halves' means
+        assert ((first[k] + second[k]) / 2).item() == pytest.approx(whole[k].item(), rel=1e-5)
+    fresh, _ = m.loss_and_state(z[:, 5:], a[:, 5:], z_next[:, 5:], done=done[:, 5:],
+                                restart=restart[:, 5:], done_weight=10.0)
+    assert fresh["nll"].item() != pytest.approx(second["nll"].item(), rel=1e-4)
+
+
+def test_stateful_training_starts_each_window_from_the_last_ones_state(tmp_path, monkeypatch):
+    """train_mdnrnn with rnn_stateful: the first window of an epoch starts from zero, every
+    other from the detached state M ended the previous window with."""
+    calls = []
+    real = MDNRNN.loss_and_state
+
+    def spy(self, *args, hidden=None, **kw):
+        out, state = real(self, *args, hidden=hidden, **kw)
+        calls.append((hidden, state))
+        return out, state
+
+    monkeypatch.setattr(MDNRNN, "loss_and_state", spy)
+    cfg = wm.WorldModelsConfig(action_low=(-1.0,), action_high=(1.0,), brake_clip=False,
+                               latent_dim=2, hidden=8, mixtures=2, rnn_seq_len=3, rnn_batch=2,
+                               rnn_steps=6, rnn_streams=True, rnn_stateful=True,
+                               torch_threads=None)
+    series = toy_series()
+    series["action"] = series["action"][:, :1]
+    wm.train_mdnrnn(cfg, tmp_path, series=series, progress=False, device="cpu")
+    assert len(calls) == 6
+    assert calls[0][0] is None and calls[4][0] is None  # 4 windows per epoch
+    for k in (1, 2, 3, 5):
+        torch.testing.assert_close(calls[k][0][0], calls[k - 1][1][0].detach())
+        assert not calls[k][0][0].requires_grad
+
+
+def test_random_actions_in_the_dream_survive_until_m_predicts_death():
+    m = doom_m(reward_head=False)
+    kw = dict(low=(-1.0,), high=(1.0,), brake_clip=False, reward="survival", steps=30,
+              generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        m.done.weight.zero_()
+        m.done.bias.fill_(-20.0)
+        alive = dream_returns(m, None, torch.randn(5, 4), **kw)
+        m.done.bias.fill_(20.0)
+        dead = dream_returns(m, None, torch.randn(5, 4), **kw)
+    assert alive.shape == dead.shape == (1, 5)
+    np.testing.assert_array_equal(alive, 30.0)
+    np.testing.assert_array_equal(dead, 1.0)

@@ -360,9 +360,9 @@ class Run:
         self.dir.mkdir(parents=True, exist_ok=True)
         saved = self.dir / "config.json"
         if saved.exists():
-            old = json.loads(saved.read_text())
-            if old != json.loads(json.dumps(asdict(cfg))):
-                diff = {k: (old.get(k), v) for k, v in asdict(cfg).items() if old.get(k) != v}
+            old, now = json.loads(saved.read_text()), json.loads(json.dumps(asdict(cfg)))
+            if old != now:
+                diff = {k: (old.get(k), v) for k, v in now.items() if old.get(k) != v}
                 raise ValueError(f"{self.dir} holds a run with another configuration "
                                  f"(saved, now): {diff}. Use another run directory.")
         else:

@@ -228,13 +228,13 @@ def test_stateful_streams_read_each_row_in_consecutive_windows():
     s = wm.StatefulStreams(series, batch=2, seq_len=3, rng=np.random.default_rng(0),
                            sample_z=False)
     assert s.windows == (30 // 2 - 1) // 3 == 4
-    for epoch in range(2):
-        seen = []
+    for _epoch in range(2):
+        seen, last = [], None
         for k in range(s.windows):
             b = s.next()
             assert b["new_epoch"] == (k == 0)
             z, z_next = b["z"][..., 0].numpy(), b["z_next"][..., 0].numpy()
-            if k:
+            if last is not None:
                 np.testing.assert_array_equal(z[:, 0], last)  # continues the last window
             last = z_next[:, -1]
             np.testing.assert_array_equal(b["restart"].numpy(), first[z.astype(int)])

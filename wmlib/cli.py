@@ -216,10 +216,12 @@ def cmd_doom(args) -> int:
                   progress=not args.no_progress, device=args.device,
                   temperatures=args.temperatures, **overrides)
     n = summary["eval_episodes"]
-    print(f"{'tau':>5} {'in the dream':>16} {'in the real game':>18}  ({n} episodes each)")
+    print(f"{'tau':>5} {'in the dream':>16} {'in the real game':>18} {'random in the dream':>20}"
+          f"  ({n} episodes each)")
     for row in summary["table"]:
         print(f"{row['temperature']:5.2f} {row['dream_mean']:8.1f} +- {row['dream_std']:5.1f} "
-              f"{row['real_mean']:10.1f} +- {row['real_std']:5.1f}")
+              f"{row['real_mean']:10.1f} +- {row['real_std']:5.1f} "
+              f"{row['random_dream_mean']:10.1f} +- {row['random_dream_std']:5.1f}")
     print(f"random {'':15} {summary['random_mean']:10.1f} +- {summary['random_std']:5.1f}")
     return 0
 

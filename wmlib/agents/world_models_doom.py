@@ -16,8 +16,9 @@ chapter 2's pipeline (:mod:`wmlib.agents.world_models`) with the paper's Doom se
 6. every controller and the random policy in the real game, on the same seeds, and every
    controller's score in its own dream.
 
-:func:`run` chains them, resuming from ``runs/ch02_doom_<profile>``, and writes
-``results/ch02_doom_<profile>.json``.
+:func:`run` chains them, resuming from ``runs/<name>``, and writes ``results/<name>.json``,
+where the name is :func:`record_name`'s: ``ch02_doom_<profile>``, with ``_seed<N>`` for a seed
+other than 0.
 """
 
 from __future__ import annotations
@@ -119,8 +120,8 @@ def run(profile: str | None = None, run_dir=None, record: bool = True, progress:
         verbose: bool = True, device=None, temperatures=None, **overrides) -> dict:
     """Every stage in order, resuming from ``run_dir``; then each dream-trained controller
     (one per temperature) and the random policy in the real game on ``eval_episodes`` shared
-    seeds, and each controller's score in its own dream. Writes
-    ``results/ch02_doom_<profile>.json`` unless ``record=False`` or smoke."""
+    seeds, and each controller's score in its own dream. Writes ``results/<record_name>.json``
+    unless ``record=False`` or smoke."""
     from wmlib.profiles import current_profile, seed_everything
 
     profile = current_profile(profile)

@@ -303,14 +303,18 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(fn=cmd_variants)
-    from wmlib.latent_mpc import PLANNERS
+    from wmlib.latent_mpc import PLANNERS, TASKS
 
     s = add("compare-planners", help="chapter 5: random shooting, CEM, MPPI, LatCo and "
             "ColloDreamer on chapter 4's trained state world model")
-    s.add_argument("--task", default="swingup", help="cartpole task: swingup, swingup_sparse")
+    s.add_argument("--task", default="swingup", choices=sorted(TASKS),
+                   help="swingup and swingup_sparse plan on chapter 4's cartpole model; "
+                   "reacher_easy on a state Dreamer trained on dmc:reacher-easy "
+                   "(runs/dreamer_state_reacher_<profile>)")
     s.add_argument("--profile", default=None, help="smoke, quick, gpu or full (default: auto)")
     s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    s.add_argument("--planners", nargs="+", choices=PLANNERS, default=list(PLANNERS))
+    s.add_argument("--planners", nargs="+", choices=PLANNERS, default=None,
+                   help="default: the task's (wmlib.latent_mpc.TASKS)")
     s.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     s.add_argument("--record", default=None, help="write results/<RECORD>.json at the end")
     s.add_argument("--no-progress", action="store_true")

@@ -3,7 +3,8 @@
 Planning needs the returns of many action sequences from the current state. We save the MuJoCo
 state of the running episode and let ``mujoco.rollout`` (C++, multithreaded) simulate every
 candidate from it; the reward of each visited state is then computed in NumPy with
-dm_control's own ``rewards.tolerance``. Only tasks whose reward is written here are supported.
+dm_control's own ``rewards.tolerance``. Only tasks whose reward is written here are supported
+(cartpole's four, reacher's two).
 """
 
 from __future__ import annotations
@@ -33,6 +34,37 @@ def cartpole_reward(qpos: np.ndarray, qvel: np.ndarray, ctrl: np.ndarray,
     return upright * centered * small_control * small_velocity
 
 
+def reacher_reward(qpos: np.ndarray, target: np.ndarray, radii: float,
+                   lengths: tuple[float, float] = (0.12, 0.12)) -> np.ndarray:
+    """dm_control's reacher reward (``Reacher.get_reward``) for arrays of joint angles
+    (..., 2): 1 while the finger lies within ``radii`` (target radius + finger radius) of the
+    ``target`` (x, y), else exactly 0 (``tolerance`` with no margin). The finger's position is
+    the two-link arm's forward kinematics: ``l1 (cos q1, sin q1) + l2 (cos(q1 + q2), ...)``
+    with ``lengths`` the distances shoulder-wrist and wrist-finger (0.12 and 0.12 in
+    reacher.xml)."""
+    l1, l2 = lengths
+    q1, q12 = qpos[..., 0], qpos[..., 0] + qpos[..., 1]
+    finger = np.stack([l1 * np.cos(q1) + l2 * np.cos(q12), l1 * np.sin(q1) + l2 * np.sin(q12)],
+                      -1)
+    dist = np.linalg.norm(finger - np.asarray(target)[:2], axis=-1)
+    return tolerance(dist, (0, radii))
+
+
+def _reacher(physics):
+    """The reacher reward of ``physics``'s current episode, read at each call (the task moves
+    the target and sets its size at every reset)."""
+    named = physics.named.model
+    lengths = (float(named.body_pos["hand", "x"]), float(named.body_pos["finger", "x"]))
+
+    def reward(qpos, qvel, ctrl):
+        radii = float(named.geom_size[["target", "finger"], 0].sum())
+        return reacher_reward(qpos, named.geom_pos["target", :2].copy(), radii, lengths)
+    return reward
+
+
+# Tasks whose reward depends on the episode's physics (built from the environment's physics).
+PHYSICS_REWARDS = {("reacher", "easy"): _reacher, ("reacher", "hard"): _reacher}
+
 REWARDS = {
     ("cartpole", "swingup"): cartpole_reward,
     ("cartpole", "balance"): cartpole_reward,
@@ -51,10 +83,15 @@ class TrueSimulator:
     def __init__(self, env, threads: int | None = None):
         dmc = env.unwrapped
         key = (getattr(dmc, "domain", None), getattr(dmc, "task_name", None))
-        if key not in REWARDS:
-            raise ValueError(f"The true-simulator planner has rewards for {sorted(REWARDS)}, not "
+        if key in PHYSICS_REWARDS:
+            self.reward_fn = PHYSICS_REWARDS[key](dmc.physics)
+        elif key in REWARDS:
+            self.reward_fn = REWARDS[key]
+        else:
+            known = sorted([*REWARDS, *PHYSICS_REWARDS])
+            raise ValueError(f"The true-simulator planner has rewards for {known}, not "
                              f"{key}. Add the task's reward to wmlib.truesim.REWARDS.")
-        self.env, self.reward_fn = dmc, REWARDS[key]
+        self.env = dmc
         self.model = dmc.physics.model.ptr
         self.threads = threads or max(1, min(os.cpu_count() or 1, 16))
         self.datas = [mujoco.MjData(self.model) for _ in range(self.threads)]

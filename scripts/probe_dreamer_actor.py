@@ -1,5 +1,5 @@
 """Issue 27's probe of Dreamer's collapse to a constant push: per training round, the actor's
-standard deviation (before its floor), the size of its mode |tanh(mean)| and the share of
+standard deviation (before any squashing), the size of its mode |tanh(mean)| and the share of
 sampled actions with |a| > 0.99, on posterior states of replay batches.
 
     python scripts/probe_dreamer_actor.py NAME EPISODES '{"action_repeat": 2}' [SEED]
@@ -16,6 +16,7 @@ import torch
 
 from wmlib.agents import dreamer
 from wmlib.agents.dreamer import DreamerAgent
+from wmlib.models.actor_critic import action_std
 
 
 class Probe(DreamerAgent):
@@ -25,10 +26,9 @@ class Probe(DreamerAgent):
             _, _, post = self.dreamer.world_loss(self.replay.sample(8, 16))
             f = post.features().reshape(-1, post.features().shape[-1])
             actor = self.dreamer.actor
-            _, raw_std = actor.net(f).chunk(2, -1)
             m["act_sat"] = float((actor(f).sample().abs() > 0.99).float().mean())
             m["act_mode"] = float(actor.mode(f).abs().mean())
-            m["act_std"] = float(torch.nn.functional.softplus(raw_std + actor.raw_init_std).mean())
+            m["act_std"] = float(action_std(actor(f)).mean())
         return m
 
 

@@ -300,7 +300,9 @@ def test_the_ablation_variants_change_only_the_latents_and_the_balance():
     for c in cells.values():
         diff = {f.name for f in dataclasses.fields(c)
                 if getattr(c, f.name) != getattr(base, f.name)}
-        assert diff <= {"stoch_size", "classes", "kl_alpha", "kl_clamp"}
+        assert diff <= {"stoch_size", "classes", "kl_alpha", "kl_clamp", "actor_dist"}
+    assert cells["categorical+trunc"].actor_dist == "trunc_normal"
+    assert cells["categorical"].actor_dist == base.actor_dist == "tanh_normal"
     with pytest.raises(ValueError, match="latents must be"):
         variant(base, "binary")
     with pytest.raises(ValueError, match="Unknown ablation 'nope'"):

@@ -35,7 +35,7 @@ from torch import nn
 
 from wmlib import devices
 from wmlib.agents.planet import PlaNet, PlaNetAgent, PlaNetConfig, train_agent
-from wmlib.models.actor_critic import TanhNormalActor, ValueNet
+from wmlib.models.actor_critic import ValueNet, make_actor
 from wmlib.models.rssm import State
 from wmlib.nets import mlp
 from wmlib.objectives import lambda_return
@@ -65,7 +65,8 @@ class DreamerConfig(PlaNetConfig):
     value_lr: float = 8e-5
     discount: float = 0.99
     lambda_: float = 0.95
-    action_init_std: float = 5.0
+    action_init_std: float = 5.0        # tanh_normal's initial std
+    actor_dist: str = "tanh_normal"     # Dreamer's; DreamerV2's "trunc_normal" for DMC
     exploration_noise: float = 0.3      # additive Gaussian noise while collecting
     # DreamerV2's behaviour options (see `dreamerv2`): rho, eta and the target critic.
     actor_grad_mix: float = 0.0         # rho: weight of REINFORCE; 0 = dynamics backprop only
@@ -74,6 +75,9 @@ class DreamerConfig(PlaNetConfig):
     pred_discount: bool = False         # DreamerV2's discount predictor (for tasks that end)
     discount_scale: float = 1.0         # weight of its loss in the world model's
 
+
+# Checkpoints saved before an option existed load when it holds the old behaviour's value.
+DreamerConfig.LEGACY = {**PlaNetConfig.LEGACY, "actor_dist": "tanh_normal"}
 
 CONFIGS = {
     "smoke": DreamerConfig(depth=4, stoch_size=4, deter_size=16, hidden_size=16, units=16,
@@ -116,29 +120,36 @@ def dreamerv2(cfg: DreamerConfig, **overrides) -> DreamerConfig:
     """DreamerV2's settings for DeepMind Control (Hafner et al. 2021; danijar/dreamerv2's
     ``dmc`` configuration) on top of ``cfg``: 32 categorical latents of 32 classes, KL
     balancing 0.8 with 1 free nat on the batch mean, model learning rate 3e-4 (Adam eps 1e-5),
-    entropy 1e-4, a target critic copied every 100 updates, and the actor trained by dynamics
-    backpropagation (rho = 0; the paper's Atari setting is rho = 1, REINFORCE)."""
+    entropy 1e-4, a target critic copied every 100 updates, the truncated-normal actor, and the
+    actor trained by dynamics backpropagation (rho = 0; the paper's Atari setting is rho = 1,
+    REINFORCE)."""
     v2 = dict(stoch_size=32, classes=32, kl_alpha=0.8, free_nats=1.0, kl_clamp="batch",
               lr=3e-4, adam_eps=1e-5, actor_entropy=1e-4, slow_target_every=100,
-              actor_grad_mix=0.0)
+              actor_grad_mix=0.0, actor_dist="trunc_normal")
     return dataclasses.replace(cfg, **(v2 | overrides))
 
 
-def variant(cfg: DreamerConfig, latents: str = "gaussian", balance: bool = False
-            ) -> DreamerConfig:
+def variant(cfg: DreamerConfig, latents: str = "gaussian", balance: bool = False,
+            actor: str = "tanh_normal") -> DreamerConfig:
     """One cell of chapter 4's ablation (the question of Wan and Chen's figure 12): Dreamer's
-    world model with Gaussian (30) or DreamerV2's categorical (32 x 32) latents, and with or
-    without KL balancing (alpha 0.8, batch-mean free nats); everything else unchanged."""
+    world model with Gaussian (30) or DreamerV2's categorical (32 x 32) latents, with or
+    without KL balancing (alpha 0.8, batch-mean free nats), and Dreamer's tanh-squashed actor
+    or DreamerV2's truncated normal (``actor="trunc_normal"``); everything else unchanged."""
     if latents not in ("gaussian", "categorical"):
         raise ValueError(f"latents must be 'gaussian' or 'categorical', got {latents!r}")
     sizes = dict(stoch_size=32, classes=32) if latents == "categorical" else \
         dict(stoch_size=30, classes=0)
     return dataclasses.replace(cfg, **sizes, kl_alpha=0.8 if balance else 0.5,
-                               kl_clamp="batch")
+                               kl_clamp="batch", actor_dist=actor)
 
 
-VARIANTS = {"gaussian": ("gaussian", False), "gaussian+balance": ("gaussian", True),
-            "categorical": ("categorical", False), "categorical+balance": ("categorical", True)}
+# name: (latents, KL balancing, actor). The last cell asks whether DreamerV2's actor removes
+# the categorical latents' collapse to a constant push (chapter 4, section 8).
+VARIANTS = {"gaussian": ("gaussian", False, "tanh_normal"),
+            "gaussian+balance": ("gaussian", True, "tanh_normal"),
+            "categorical": ("categorical", False, "tanh_normal"),
+            "categorical+balance": ("categorical", True, "tanh_normal"),
+            "categorical+trunc": ("categorical", False, "trunc_normal")}
 
 
 @contextlib.contextmanager
@@ -168,8 +179,8 @@ class Dreamer(nn.Module):
         # on", trained with the world model; imagination discounts by gamma * its mean.
         self.discount_head = mlp(feature_size, 1, cfg.hidden_size, 2) \
             if cfg.pred_discount else None
-        self.actor = TanhNormalActor(feature_size, action_size, cfg.units,
-                                     init_std=cfg.action_init_std)
+        self.actor = make_actor(cfg.actor_dist, feature_size, action_size, cfg.units,
+                                cfg.action_init_std)
         self.value = ValueNet(feature_size, cfg.units)
         # DreamerV2's slowly updated target critic: the lambda-returns bootstrap from it.
         self.target_value = copy.deepcopy(self.value).requires_grad_(False) \

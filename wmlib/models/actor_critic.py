@@ -2,6 +2,9 @@
 
 * `TanhNormalActor`: the action model ``q_phi(a_t | s_t)``, a Gaussian squashed by tanh into
   [-1, 1], with Dreamer's mean scale (5) and initial standard deviation (5);
+* `TruncNormalActor`: DreamerV2's action model for continuous control, a Gaussian with mean
+  ``tanh(x)`` truncated to [-1, 1], its standard deviation bounded in [0.1, 2.1];
+* `ACTORS` and `make_actor`: the actor by its name in the configuration (``actor_dist``);
 * `ValueNet`: the value model ``v_psi(s_t)``, the mean of a unit-variance Gaussian over the
   return (Dreamer's value loss is then half the squared error, eq. 8).
 
@@ -17,6 +20,7 @@ from torch import nn
 from torch.distributions import Independent, Normal, TanhTransform, TransformedDistribution
 from torch.nn import functional as F
 
+from wmlib.models.truncated_normal import TruncatedNormal
 from wmlib.nets import mlp
 
 
@@ -49,6 +53,52 @@ class TanhNormalActor(nn.Module):
         squashed distribution.)"""
         mean, _ = self.net(features).chunk(2, -1)
         return torch.tanh(self.mean_scale * torch.tanh(mean / self.mean_scale))
+
+
+class TruncNormalActor(nn.Module):
+    """``a ~ N(tanh(x_mean), std)`` truncated to [-1, 1] (DreamerV2's ``trunc_normal``,
+    danijar/dreamerv2's DMC configuration), with ``std = 2 sigmoid((x_std + init) / 2) +
+    min_std``, between ``min_std`` (0.1) and ``2 + min_std``. A sample near a bound keeps its
+    gradient in the mean and std (`wmlib.models.truncated_normal`), where the tanh-squashed
+    Gaussian's vanishes once its mean saturates; the std cannot fall below ``min_std``."""
+
+    def __init__(self, feature_size: int, action_size: int, hidden: int = 400, layers: int = 4,
+                 init_std: float = 0.0, min_std: float = 0.1):
+        super().__init__()
+        self.net = mlp(feature_size, 2 * action_size, hidden, layers, act="elu")
+        self.init_std, self.min_std = init_std, min_std
+
+    def forward(self, features: torch.Tensor) -> Independent:
+        """The action distribution ``q_phi(a | s)``, batch shape ``[...]``, event ``[A]``."""
+        mean, std = self.net(features).chunk(2, -1)
+        std = 2 * torch.sigmoid((std + self.init_std) / 2) + self.min_std
+        return Independent(TruncatedNormal(torch.tanh(mean), std, -1.0, 1.0), 1)
+
+    def mode(self, features: torch.Tensor) -> torch.Tensor:
+        """The deterministic action for evaluation: the truncated Gaussian's mode,
+        ``tanh(x_mean)``."""
+        mean, _ = self.net(features).chunk(2, -1)
+        return torch.tanh(mean)
+
+
+ACTORS = {"tanh_normal": TanhNormalActor, "trunc_normal": TruncNormalActor}
+
+
+def make_actor(dist: str, feature_size: int, action_size: int, hidden: int,
+               init_std: float) -> nn.Module:
+    """The actor named ``dist`` (`ACTORS`): ``tanh_normal`` (Dreamer) with initial std
+    ``init_std``, or ``trunc_normal`` (DreamerV2, its own std parametrisation)."""
+    if dist not in ACTORS:
+        raise ValueError(f"Unknown actor distribution {dist!r}; choose one of {sorted(ACTORS)}.")
+    if dist == "tanh_normal":
+        return TanhNormalActor(feature_size, action_size, hidden, init_std=init_std)
+    return TruncNormalActor(feature_size, action_size, hidden)
+
+
+def action_std(dist: Independent) -> torch.Tensor:
+    """The standard deviation parameter of an actor's distribution (before any squashing)."""
+    base = dist.base_dist
+    return base.base_dist.scale if isinstance(base, TransformedDistribution) else base.scale
 
 
 class ValueNet(nn.Module):

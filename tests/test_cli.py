@@ -112,3 +112,14 @@ def test_doom_command_runs_the_dream_pipeline_in_smoke_and_resumes(tmp_path, cap
         assert (tmp_path / stage).exists(), stage
     assert main(args) == 0  # resumed from the run directory: the same table
     assert capsys.readouterr().out.splitlines()[-3:] == out.splitlines()[-3:]
+
+
+def test_the_ablation_choices_are_dreamers_variants(capsys):
+    from wmlib.agents.dreamer import VARIANTS
+    from wmlib.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    usage = capsys.readouterr().out
+    choices = usage.split("--ablation {", 1)[1].split("}", 1)[0].split(",")
+    assert choices == list(VARIANTS)

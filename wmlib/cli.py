@@ -272,8 +272,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="dreamer, collodreamer: learn from the proprioceptive state instead "
                         "of pixels")
     s.add_argument("--ablation", default=None,
-                   choices=["gaussian", "gaussian+balance", "categorical", "categorical+balance"],
-                   help="dreamer: latents and KL balancing (chapter 4's ablation)")
+                   choices=["gaussian", "gaussian+balance", "categorical", "categorical+balance",
+                            "categorical+trunc"],
+                   help="dreamer: latents, KL balancing and actor (chapter 4's ablation, "
+                        "wmlib.agents.dreamer.VARIANTS)")
     s.add_argument("--variant", default=None,
                    choices=["default", "no-bootstrap", "execution", "augmented", "bird",
                             "soft-bird", "dreamer-fifo"],

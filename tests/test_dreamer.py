@@ -343,3 +343,33 @@ def test_each_optimiser_holds_only_its_own_networks_parameters():
     step(agent.actor_optim, d.actor_loss(posteriors)[0], d.actor, cfg.grad_clip)
     moved = {n for n, p in d.named_parameters() if not torch.equal(p, before[n])}
     assert moved and all(n.startswith("actor.") for n in moved)
+
+
+def test_obs_norm_makes_the_world_models_loss_blind_to_each_dimensions_units():
+    """With obs_norm, multiplying one state dimension by 100 (another unit) leaves the loss
+    unchanged: every dimension counts equally, whatever its scale; without it the loss is
+    dominated by the rescaled dimension. decode + postprocess give the environment's units."""
+    import numpy as np
+
+    from wmlib.agents.dreamer import STATE_CONFIGS
+    from wmlib.agents.planet import PlaNet
+
+    rng = np.random.default_rng(0)
+    batch = {"obs": rng.normal(size=(4, 6, 3)).astype(np.float32),
+             "action": rng.uniform(-1, 1, (4, 6, 1)).astype(np.float32),
+             "reward": rng.normal(size=(4, 6)).astype(np.float32)}
+    scaled = dict(batch, obs=batch["obs"] * np.array([100.0, 1, 1], np.float32))
+    losses = {}
+    for norm in (False, True):
+        cfg = dataclasses.replace(STATE_CONFIGS["smoke"], obs_norm=norm)
+        for name, b in (("raw", batch), ("scaled", scaled)):
+            torch.manual_seed(0)
+            world = PlaNet(cfg, 1, (3,))
+            loss, _, _ = world.loss(*world.prepare(b))
+            losses[norm, name] = loss.item()
+            if norm:
+                x = torch.as_tensor(b["obs"])
+                assert torch.allclose(world.postprocess(world.preprocess(x)), x, atol=1e-4)
+                assert torch.allclose(world.obs_loc, x.reshape(-1, 3).mean(0), atol=1e-5)
+    assert losses[True, "raw"] == pytest.approx(losses[True, "scaled"], rel=1e-4)
+    assert losses[False, "scaled"] > 10 * losses[False, "raw"]

@@ -71,7 +71,7 @@ def test_the_sparse_reacher_comparison_runs_on_a_model_of_its_own_task(tmp_path,
 
     monkeypatch.setenv("WMLIB_RESULTS", str(tmp_path))
     run_dir = tmp_path / "reacher"
-    cfg = dataclasses.replace(STATE_CONFIGS["smoke"], env_id="dmc:reacher-easy")
+    cfg = dataclasses.replace(STATE_CONFIGS["smoke"], env_id="dmc:reacher-easy", obs_norm=True)
     DreamerAgent(cfg, run_dir=run_dir, seed=0, device="cpu").train(progress=False, echo=False)
     values = run_comparison("smoke", "reacher_easy", seeds=(0,), progress=False, value_steps=2,
                             max_steps=2, world_dir=run_dir)

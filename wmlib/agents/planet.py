@@ -76,6 +76,7 @@ class PlaNetConfig:
                                         # "batch": Dreamer clamps the batch mean
     kl_alpha: float = 0.5               # DreamerV2's KL balancing (0.8); 0.5 is the plain KL
     reward_scale: float = 10.0          # weight of the reward loss (PlaNet's code: 10)
+    obs_norm: bool = False              # states: standardise each dimension (`PlaNet.prepare`)
     overshooting: int = 0               # distance D of overshooting (0 or 1: off)
     overshooting_beta: float = 1.0      # weight of the mean d-step KL, d = 2..D (see loss)
     overshooting_reward: float = 0.0    # weight of the mean d-step reward loss, d = 1..D
@@ -114,7 +115,7 @@ class PlaNetConfig:
 # Options added after the first recorded runs, with the values those runs had implicitly:
 # a checkpoint saved before an option existed still loads when the option holds this value.
 PlaNetConfig.LEGACY = {"pixels": True, "classes": 0, "kl_clamp": "step", "kl_alpha": 0.5,
-                       "decoder_matmul": False, "compile": False}
+                       "decoder_matmul": False, "compile": False, "obs_norm": False}
 
 # The speed options at PlaNet's size (benchmarks/bench_ch03.py, 2-core CPUs: update 2.4-2.6x
 # and CEM 2.5x faster than the plain float32 path with AVX-512 BF16, 3.3-3.7x and 2.6-2.7x with
@@ -209,6 +210,11 @@ class PlaNet(nn.Module):
         if cfg.pixels and cfg.channels_last:
             self.encoder.to(memory_format=torch.channels_last)
             self.decoder.to(memory_format=torch.channels_last)
+        if cfg.obs_norm and not cfg.pixels:  # per-dimension mean and std of the states
+            D = self.obs_shape[0]
+            self.register_buffer("obs_loc", torch.zeros(D))
+            self.register_buffer("obs_scale", torch.ones(D))
+            self.register_buffer("obs_stats_set", torch.tensor(False))
         # reconstruction_loss and rollout_returns, compiled on first use with cfg.compile
         self._recon_fn = self._rollout_fn = None
 
@@ -237,7 +243,8 @@ class PlaNet(nn.Module):
 
     def decode(self, features: torch.Tensor) -> torch.Tensor:
         """Features ``[..., F]`` -> the mean image ``[..., 3, 64, 64]`` (or state ``[..., D]``,
-        float32)."""
+        float32), in the space of `preprocess`'s output (`postprocess` maps a state back to
+        the environment's units)."""
         if not self.cfg.pixels:
             return self.decoder(features)
         with self._autocast():
@@ -248,23 +255,46 @@ class PlaNet(nn.Module):
 
     def preprocess(self, obs, noise: bool = True) -> torch.Tensor:
         """uint8 pixels (any leading dims) -> floats in [-0.5, 0.5] with 5-bit quantisation;
-        states pass through as float32."""
+        states -> float32, standardised per dimension with ``cfg.obs_norm``."""
         from wmlib.envs import preprocess
 
         if not self.cfg.pixels:
             x = devices.to_device(obs, self._device(), torch.float32)
             _check_obs(x, self.obs_shape)
-            return x
+            return (x - self.obs_loc) / self.obs_scale if self.cfg.obs_norm else x
         x = devices.to_device(obs, self._device())  # uint8 over the bus, converted on the device
         _check_obs(x)
         return preprocess(x, bits=self.cfg.bits, noise=noise and self.cfg.bits < 8)
 
+    def postprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """A state in the model's space (`preprocess`'s output, `decode`'s) -> the
+        environment's units (the identity without ``cfg.obs_norm``, and for pixels)."""
+        if self.cfg.pixels or not self.cfg.obs_norm:
+            return x
+        return x * self.obs_scale + self.obs_loc
+
+    @torch.no_grad()
+    def set_obs_stats(self, obs) -> None:
+        """With ``cfg.obs_norm``: the mean and standard deviation (floored at 1e-3) of each
+        state dimension over ``obs`` ``[..., D]``, kept in the model's buffers (and so in its
+        checkpoints). Without it, a state whose dimensions differ in scale by orders of
+        magnitude (reacher: an unbounded shoulder angle with std ~20 beside a finger-to-target
+        vector with std ~0.1) is reconstructed almost only by its large dimensions, and the
+        latent need not encode the small ones, even when the reward depends on them."""
+        x = devices.to_device(obs, self._device(), torch.float32).reshape(-1, self.obs_shape[0])
+        self.obs_loc.copy_(x.mean(0))
+        self.obs_scale.copy_(x.std(0).clamp_min(1e-3))
+        self.obs_stats_set.fill_(True)
+
     def prepare(self, batch: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
-        """A replay batch ``[B, T, ...]`` -> time-major ``(obs, actions, rewards)``.
+        """A replay batch ``[B, T, ...]`` -> time-major ``(obs, actions, rewards)``. With
+        ``cfg.obs_norm``, the first batch (from the seed episodes) sets the state statistics.
 
         Replay's alignment is already the model's: ``action[t]`` led to ``obs[t]``, and
         ``reward[t]`` was received on that transition.
         """
+        if self.cfg.obs_norm and not self.cfg.pixels and not self.obs_stats_set:
+            self.set_obs_stats(batch["obs"])
         obs = self.preprocess(batch["obs"]).transpose(0, 1)
         dev = self._device()
         actions = devices.to_device(batch["action"], dev, torch.float32).transpose(0, 1)

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -218,6 +218,12 @@ for lam_, b, v in zip(lambdas, bias2, variance):
 # The actor is a tanh-transformed Gaussian, $a_\tau = \tanh(u)$, $u \sim \mathcal N(\mu_\phi(s_\tau),
 # \sigma_\phi(s_\tau))$ (eq. 2 of Dreamer; `wmlib.models.actor_critic.TanhNormalActor`), sampled
 # with the reparameterization trick so that its sample is a differentiable function of $\phi$.
+# (DreamerV2 replaced it on continuous control by a Gaussian with mean $\tanh(\cdot)$
+# *truncated* to $[-1, 1]$, its standard deviation kept between 0.1 and 2.1;
+# `TruncNormalActor`, `wmlib.models.truncated_normal`. The difference matters when the actor
+# pushes its mean against a bound: the tanh-squashed sample then moves by $1 - \tanh^2(u)
+# \approx 0$ per unit of $\mu$, so no gradient pulls it back, while the truncated sample keeps
+# a gradient of order 1. Section 8 measures what that does.)
 # The **actor loss** (eq. 7) maximises the lambda-returns of the imagined states,
 #
 # $$\max_\phi\ \mathbb E_{q_\theta, q_\phi}\Big[\sum_{\tau=t}^{t+H} V_\lambda(s_\tau)\Big],$$
@@ -457,12 +463,14 @@ final_evaluation(agent, "state")
 
 # %% [markdown]
 # **What the committed `quick` run shows.** Seed 0 on a 2-core AMD EPYC with AVX2, with one
-# thread (the other core trained section 9's pixel agent at the same time): 235 episodes,
-# 240k environment steps counting the 5 random seed episodes, in the 30-minute budget, at
-# 0.14 s per update. The 2-episode evaluations passed 600 for the first time after 8.5 minutes
-# (675 at 80k environment steps) and reached 785 at best. After the first 15 minutes they still
-# ranged from 437 to 785 (mean 630): the actor's mode does not yet swing up from every start.
-# The final actor scores 676 ± 42 over the 10 episodes above, against 134 ± 61 for random
+# thread, while three other runs shared the two cores: 127 episodes, 132k environment steps
+# counting the 5 random seed episodes, in the 30-minute budget, at 0.26 s per update (an
+# earlier run of the same configuration, with one other run beside it, fitted 235 episodes in
+# the budget at 0.14 s per update and scored the same, 676 ± 42). The 2-episode evaluations
+# passed 400 after 10 minutes and 600 for the first time after 22 minutes (665 at 105k
+# environment steps, the best); after the first 15 minutes they still ranged from 448 to 665
+# (mean 544): the actor's mode does not yet swing up from every start.
+# The final actor scores 673 ± 24 over the 10 episodes above, against 134 ± 59 for random
 # actions on the same seeds; the target of this profile was 600 within 30 minutes. The paper's
 # Dreamer learns from pixels at action repeat 2 (326 at 100k steps and 762 at 500k in PlaNet's
 # setting), so these numbers are not directly comparable: a state-based agent has no
@@ -522,7 +530,9 @@ plt.show()
 # question of figure 12 of the ColloDreamer report (M. Wan and J. Chen, UC Berkeley), which found
 # on their LatCo-based agent that both together beat either alone, and either beat neither, at
 # 25-30k environment steps. We ask it of Dreamer from the state on cartpole-swingup: four
-# variants (`dreamer.VARIANTS`), each with 3 seeds, everything else equal. Each run is one
+# variants, each with 3 seeds, everything else equal, and a fifth cell that came from looking
+# for the cause of what the first four showed (categorical latents with DreamerV2's
+# truncated-normal actor, `categorical+trunc`; all five in `dreamer.VARIANTS`). Each run is one
 # headless command (a few minutes on a CPU core), for example
 #
 # ```bash
@@ -531,8 +541,8 @@ plt.show()
 #     --record ch04_ablation_categorical+balance_seed1_quick --threads 1
 # ```
 #
-# and `scripts/ch04_ablation.sh` runs all twelve. The plot and table are made from their
-# `results/` files:
+# and `scripts/ch04_ablation.sh` runs the first four cells' twelve. The plot and table are made
+# from their `results/` files:
 
 # %%
 ablation_profile = ctx.profile if results.load(f"ch04_ablation_*_{ctx.profile}") else "quick"
@@ -572,15 +582,39 @@ else:
 # **What the ablation shows at this budget** (3 seeds per variant; 30 collected episodes after 5
 # random ones, 35k environment steps; per seed the mean return of its last 5 training
 # episodes): Gaussian latents without and with KL balancing scored 332 ± 51 and 321 ± 125, a
-# difference well inside the spread of 3 seeds. Both categorical variants scored far lower,
-# 128 ± 76 and 123 ± 70: in 2 of 3 seeds each they stayed on the constant-push policy (about
-# 73) for all 30 episodes, and the third seed reached 236 and 222. This is not the ordering of
-# figure 12 of the ColloDreamer report (both changes together best), and it does not contradict
-# it either: that figure is of a LatCo-based agent on other tasks, DreamerV2's own evidence for
-# categorical latents is on Atari after 200M frames, and here the categorical variants kept the
-# Gaussian's learning rates and free nats, untuned. What the data do show: on this task and
-# budget, the Gaussian RSSM was the more reliable choice, and with one seed per variant either
-# categorical variant could have looked as good as 236 or as bad as 73.
+# difference well inside the spread of 3 seeds. Both categorical variants with Dreamer's
+# tanh-squashed actor scored far lower, 128 ± 76 and 123 ± 70: in 2 of 3 seeds each they stayed
+# on a policy that pushes the cart one way (about 73) for all 30 episodes, and the third seed
+# reached 236 and 222.
+#
+# *Why the categorical runs stopped at 73.* A probe of the actor during those runs
+# (`scripts/probe_dreamer_actor.py`) found the same thing every time: within two or three
+# episodes the actor's pre-squash mean ran to the bound of its range (|tanh(mean)| = 1.000 on
+# the replay's states) and its standard deviation fell to about 0.01, after which every
+# episode earned the same 72-84. Lowering the behaviour learning rates to Dreamer's 8e-5 and
+# imagining from all 512 starts of the batch delayed this by one episode and changed nothing
+# else. A tanh-squashed Gaussian has no way back from there: its sample moves by
+# $1 - \tanh^2(u)$, about $10^{-4}$, per unit of the mean, so the actor's gradient vanishes
+# exactly where it is wrong. DreamerV2's code, for continuous control, uses another actor: a
+# Gaussian with mean $\tanh(\cdot)$ truncated to $[-1, 1]$, whose sample keeps its gradient at
+# the bound and whose standard deviation cannot fall below 0.1 (`TruncNormalActor`). With it
+# (`categorical+trunc`, the same latents, balancing off, everything else unchanged) no seed
+# stayed on the constant push: 272 ± 35 (seeds 309, 284, 225), where the same seeds with the
+# tanh actor ended at 73, 236 and 75; seed 0, which held 74-80 for 9 episodes, left it at
+# episode 10 and climbed to 351. So the collapse was the tanh actor's trap, which the
+# categorical latents fell into in 2 of 3 seeds and the Gaussian latents, with the same actor,
+# in none (why, we did not measure). We did not run the Gaussian latents with the truncated
+# actor, so the remaining
+# gap between `categorical+trunc` (272 ± 35) and `gaussian` (332 ± 51), about one spread, is
+# not attributed to either change.
+#
+# This is not the ordering of figure 12 of the ColloDreamer report (both changes together
+# best), and it does not contradict it either: that figure is of a LatCo-based agent on other
+# tasks, DreamerV2's own evidence for categorical latents is on Atari after 200M frames, and
+# here every cell kept the Gaussian's learning rates and free nats. What the data show: on
+# this task and budget, categorical latents with Dreamer's tanh actor were unreliable (with one
+# seed either could have looked as good as 236 or as bad as 73), and with DreamerV2's own
+# actor they learned in every seed.
 #
 # %% [markdown]
 # ## 9. From pixels
@@ -686,7 +720,7 @@ print(f"{'  PlaNet, 1000 episodes (PlaNet, Table 1)':46} {'1e6':>10} {'':>8} {82
 # | profile | agent | what you should see |
 # | --- | --- | --- |
 # | smoke | tiny networks, 2 episodes of 10 decisions | everything runs in about a minute; numbers mean nothing |
-# | quick | state: belief 100, state 30, units 100, action repeat 8, batch 16 x 32, imagination from 4 of the 16 sequences, C = 50 updates per episode, behaviour learning rates 4e-4, a 30-minute budget. Pixels: chapter 3's quick model (depth 8, belief 100, state 20), reward loss weighted 10, otherwise the same, a 45-minute budget | from the state, returns above 600 from about 80k environment steps (8-9 minutes on one CPU core); from pixels, evaluations above 200 after about 25 minutes; `results/ch04_*_quick.json` |
+# | quick | state: belief 100, state 30, units 100, action repeat 8, batch 16 x 32, imagination from 4 of the 16 sequences, C = 50 updates per episode, behaviour learning rates 4e-4, a 30-minute budget. Pixels: chapter 3's quick model (depth 8, belief 100, state 20), reward loss weighted 10, otherwise the same, a 45-minute budget | from the state, evaluations above 600 within the 30 minutes (from 80k environment steps after 8.5 minutes with one other run on the CPU, from 105k after 22 minutes with three), about 675 over 10 final episodes; from pixels, evaluations above 200 after about 25 minutes; `results/ch04_*_quick.json` |
 # | gpu | Dreamer's sizes (belief 200, state 30, units 400, batch 50 x 50), action repeat 2, C = 100 updates per episode, a 50-minute budget | the automatic profile on a GPU (one Colab session); not yet measured on a GPU |
 # | full | Dreamer's sizes and schedule, 1000 episodes | the paper's setting, only when chosen explicitly |
 #

@@ -9,5 +9,5 @@ fi
 # torch first, pinned: an unpinned torch (or one pulled in by a dependency) can fetch a large
 # CUDA build. Set WMLIB_TORCH to install another build, e.g. WMLIB_TORCH="torch==2.13.0+cu128".
 python -c "import torch" 2>/dev/null || python -m pip install -q "${WMLIB_TORCH:-torch==2.13.0}"
-python -m pip install -q -e ".[dev]"
+python -m pip install -q -e ".[dev,sweep]"
 export MUJOCO_GL=${MUJOCO_GL:-egl}

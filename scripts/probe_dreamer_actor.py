@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from wmlib import loop
 from wmlib.agents import dreamer
 from wmlib.agents.dreamer import DreamerAgent
 from wmlib.models.actor_critic import action_std
@@ -39,8 +40,8 @@ def main() -> None:
     table = {k: dreamer.variant(v, latents, False) if latents == "categorical" else v
              for k, v in dreamer.configs(True).items()}
     start = time.time()
-    agent = dreamer.train_agent(Probe, table, "quick", f"runs/probe_{name}_s{seed}", seed, None,
-                                episodes, False, None, **over)
+    agent = loop.train_agent(Probe, table, "quick", f"runs/probe_{name}_s{seed}", seed, None,
+                              episodes, False, None, **over)
     h = agent.history
     steps, returns = h["return"]
     cols = {k: dict(zip(*h[k])) for k in ("act_sat", "act_mode", "act_std", "eval_return")

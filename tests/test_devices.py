@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from wmlib import devices
+from wmlib import devices, envs
 from wmlib.agents import mpc, planet
 from wmlib.agents import world_models as wm
 from wmlib.dream import sample_mixture
@@ -144,7 +144,7 @@ def test_learned_model_agent_batches_and_plans_on_its_device():
 def test_world_models_v_and_m_train_on_the_device():
     vae = VAE(latent_dim=4, depth=4).to(META)
     frames = np.zeros((2, 3, 64, 64), np.uint8)
-    x = wm.envs.preprocess(devices.to_device(frames, META))
+    x = envs.preprocess(devices.to_device(frames, META))
     with devices.autocast(META, True):
         vae.loss(x)["loss"].backward()
     series = {"mu": np.zeros((40, 4), np.float32), "logvar": np.zeros((40, 4), np.float32),

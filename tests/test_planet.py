@@ -8,7 +8,8 @@ import torch
 from synthetic import synthetic_batch  # tests/synthetic.py (tests/ is on sys.path)
 from torch import nn
 
-from wmlib.agents.planet import CONFIGS, FAST, PlaNet, PlaNetAgent, PlaNetPolicy, curve
+from wmlib.agents.planet import CONFIGS, FAST, PlaNet, PlaNetAgent, PlaNetPolicy
+from wmlib.loop import curve
 from wmlib.models.rssm import State
 from wmlib.training import CheckpointMismatch, load_checkpoint, save_checkpoint, scalars
 

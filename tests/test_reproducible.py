@@ -3,6 +3,8 @@ with one seed, give identical returns and losses; another seed gives others."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from wmlib.agents import planet
 from wmlib.agents import world_models as wm
 
@@ -30,7 +32,7 @@ def world_models_run(seed: int, run_dir) -> dict:
     s = wm.run("smoke", run_dir=run_dir, record=False, progress=False, verbose=False,
                device="cpu", seed=seed, **TINY_WM)
     return {"returns": s["returns"], "series": wm.encode_dataset(
-        wm.replace(wm.CONFIGS["smoke"], seed=seed, **TINY_WM), run_dir)["mu"].tolist()}
+        dataclasses.replace(wm.CONFIGS["smoke"], seed=seed, **TINY_WM), run_dir)["mu"].tolist()}
 
 
 def test_world_models_smoke_runs_reproduce_with_a_seed_and_differ_with_another(tmp_path):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from wmlib import envs
 from wmlib.agents import world_models as wm
 
 TINY = replace(wm.CONFIGS["smoke"], rollouts=2, rollout_steps=12, rnn_steps=3, generations=2,
@@ -18,7 +19,7 @@ TINY = replace(wm.CONFIGS["smoke"], rollouts=2, rollout_steps=12, rnn_steps=3, g
 
 
 def test_fast_rendering_keeps_rewards_and_frames():
-    slow, fast = wm.envs.make(TINY.env_id), wm.make_env(TINY)
+    slow, fast = envs.make(TINY.env_id), wm.make_env(TINY)
     o1, _ = slow.reset(seed=4)
     o2, _ = fast.reset(seed=4)
     rng = np.random.default_rng(0)
@@ -113,6 +114,6 @@ def test_the_policy_samples_z_as_the_original_and_replays_with_the_episode_seed(
     mean = wm.WorldModelsPolicy(vae, m, c, trace=True, sample_z=False)
     ep = wm.run_policy(env, mean, seed=3, max_steps=6, frames=True)
     with torch.no_grad():
-        mu = vae.encode(wm.envs.preprocess(torch.as_tensor(ep["obs"][:6]))).loc.numpy()
+        mu = vae.encode(envs.preprocess(torch.as_tensor(ep["obs"][:6]))).loc.numpy()
     np.testing.assert_allclose(np.stack(mean.zs), mu, rtol=1e-5, atol=1e-6)
     assert not np.allclose(ep["action"], runs[0])  # the sampled z moved the actions

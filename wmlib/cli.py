@@ -11,6 +11,8 @@ Commands:
   world-models             chapter 2: the World Models pipeline on CarRacing (resumes)
   doom                     chapter 2, part two: C trained in M's dream of Take Cover (resumes)
   bench                    environment and planning throughput for each profile
+  sweep [NAME]             a grid of train runs as Ray tasks (chapters 4-6's ablations and
+                           comparison, or --agent and --variants), resumable
 
 Every command takes ``--device`` (cpu, cuda, cuda:N; default: $WMLIB_DEVICE, else CUDA when
 available, else the CPU) and ``--profile`` (smoke, quick, gpu, full; default: gpu on a GPU,
@@ -113,6 +115,7 @@ def cmd_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    from wmlib import loop
     from wmlib.agents import bird, collodreamer, dreamer, planet
     from wmlib.paths import show
 
@@ -156,15 +159,34 @@ def cmd_train(args) -> int:
                   device=args.device, **overrides)
     extra = None
     if args.final_episodes:
-        extra = planet.final_evaluation(agent, args.final_episodes)
+        extra = loop.final_evaluation(agent, args.final_episodes)
         agent.log(f"final evaluation, {args.final_episodes} episodes: "
                   f"{np.mean(extra['final_returns']):.1f} +- "
                   f"{np.std(extra['final_returns']):.1f} {extra['final_returns']}; random "
                   f"actions on the same seeds: {np.mean(extra['random_returns']):.1f} "
                   f"{extra['random_returns']}")
     if args.record:
-        print(f"recorded in {show(planet.record_run(agent, args.record, extra=extra))}")
+        print(f"recorded in {show(loop.record_run(agent, args.record, extra=extra))}")
     return 0
+
+
+def cmd_sweep(args) -> int:
+    from wmlib import sweep
+
+    try:
+        definition = sweep.from_args(args.definition, args.agent, args.variants, args.name,
+                                     args.state, seeds=args.seeds, profiles=args.profiles,
+                                     envs=args.envs, episodes=args.episodes)
+        specs = sweep.plan(definition, threads=max(1, round(args.cpus_per_run)),
+                           device=args.requested_device)
+        status = sweep.run_sweep(specs, cpus_per_run=args.cpus_per_run,
+                                 gpus_per_run=args.gpus_per_run, address=args.address,
+                                 num_cpus=args.num_cpus, progress=not args.no_progress)
+    except sweep.SweepError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(sweep.table(specs, status))
+    return 1 if "failed" in status.values() else 0
 
 
 def cmd_variants(args) -> int:
@@ -361,6 +383,33 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--profile", default=None, help="grade: the profile the submissions run in "
                    "(default: smoke)")
     s.set_defaults(fn=cmd_assignments)
+    s = add("sweep", help="a grid of train runs (agent and variant, seed, profile, env) as "
+            "Ray tasks, one CPU each; runs already recorded are skipped, the others resume")
+    s.add_argument("definition", nargs="?", default=None,
+                   help="a sweep of the book: ch04_ablation, ch05_ablation or ch06_compare")
+    s.add_argument("--agent", default=None, help="without a definition: the agent to sweep")
+    s.add_argument("--variants", nargs="+", default=None,
+                   help="without a definition: the agent's variants (dreamer: --ablation's, "
+                        "collodreamer and bird: --variant's, planet: --kind's)")
+    s.add_argument("--name", default=None, help="without a definition: the runs' prefix "
+                   "(runs/<NAME>/, results/<NAME>_<variant>_seed<S>_<profile>.json)")
+    s.add_argument("--state", action="store_true",
+                   help="without a definition: learn from the state instead of pixels")
+    s.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 0 1 2")
+    s.add_argument("--profiles", nargs="+", default=None, help="default: quick")
+    s.add_argument("--envs", nargs="+", default=None, help="default: the configuration's")
+    s.add_argument("--episodes", type=int, default=None)
+    s.add_argument("--cpus-per-run", type=float, default=1.0,
+                   help="CPUs Ray gives each run (also its torch threads)")
+    s.add_argument("--gpus-per-run", type=float, default=0.0,
+                   help="the fraction of a GPU each run gets, e.g. 0.25 for four per GPU")
+    s.add_argument("--address", default=None,
+                   help="join the Ray cluster there (ray start --head prints it); default: "
+                        "start a local Ray")
+    s.add_argument("--num-cpus", type=int, default=None,
+                   help="CPUs of the local Ray (default: all)")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(fn=cmd_sweep)
     s = add("bench", help="print throughput figures")
     s.add_argument("--profiles", nargs="*", default=["smoke", "quick", "gpu", "full"])
     s.set_defaults(fn=cmd_bench)

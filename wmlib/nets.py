@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+OBS_SHAPE = (3, 64, 64)  # the images the convolutions take: 64x64 RGB, channels first
+
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
 

@@ -4,7 +4,10 @@ and one training loop that resumes after an interrupt.
 Every agent trains through :func:`train_loop`: it calls ``update(step)`` (which returns a dict
 of metrics) ``total`` times behind a tqdm bar, saves a checkpoint every ``save_every`` steps,
 resumes from the checkpoint in ``run_dir`` when one exists, and on ``KeyboardInterrupt`` (the
-stop button in Jupyter) saves and returns what was learned so far.
+stop button in Jupyter) saves and returns what was learned so far. With a ``run_dir`` it also
+writes every step's metrics as TensorBoard event files there (`summary_writer`): live curves
+while a run trains (``tensorboard --logdir runs``); the history in the checkpoint, the log and
+``results/`` stay the record.
 """
 
 from __future__ import annotations
@@ -138,6 +141,19 @@ def load_checkpoint(path: str | Path, config, modules: dict, history: History | 
     return state
 
 
+def summary_writer(run_dir: str | Path, purge_step: int):
+    """A TensorBoard writer of event files in ``run_dir``. ``purge_step``: the step the run
+    resumes from; TensorBoard hides what an interrupted session wrote from there on (the steps
+    after its last checkpoint, which the resumed run trains again)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:  # torch's module needs the tensorboard package
+        raise ImportError("Training writes TensorBoard event files and needs the tensorboard "
+                          "package: pip install tensorboard (or pip install -e . in the "
+                          "book's checkout).") from e
+    return SummaryWriter(log_dir=str(run_dir), purge_step=purge_step, flush_secs=30)
+
+
 def train_loop(update: Callable[[int], dict], total: int, *, config, modules: dict,
                history: History | None = None, run_dir: str | Path | None = None,
                save_every: int = 100, desc: str = "training", progress: bool = True,
@@ -150,7 +166,9 @@ def train_loop(update: Callable[[int], dict], total: int, *, config, modules: di
     stops (and checkpoints) after the first step that ends more than ``budget_s`` seconds after
     it began, so that a run fits a session; a rerun continues from there. Each checkpoint logs
     ``wall_s``, the training seconds summed over every session of the run (a killed session
-    counts up to its last checkpoint, whose steps are the ones kept).
+    counts up to its last checkpoint, whose steps are the ones kept). With ``run_dir`` each
+    step's metrics also go to TensorBoard event files in ``run_dir`` (`summary_writer`), one
+    scalar per metric, tagged with its name, at the step's index.
     """
     history = history if history is not None else History()
     ckpt = Path(run_dir) / "checkpoint.pt" if run_dir else None
@@ -158,9 +176,13 @@ def train_loop(update: Callable[[int], dict], total: int, *, config, modules: di
         start = load_checkpoint(ckpt, config, modules, history)["step"]
     prior = history.last("wall_s", 0.0)
 
+    writer = summary_writer(run_dir, purge_step=start) if ckpt and start < total else None
+
     def save(at: int) -> None:
         history.log(at, wall_s=prior + time.time() - began)
         save_checkpoint(ckpt, config, at, modules, history)
+        if writer is not None:
+            writer.flush()
 
     bar = tqdm(range(start, total), desc=desc, initial=start, total=total, disable=not progress)
     step = start
@@ -169,6 +191,9 @@ def train_loop(update: Callable[[int], dict], total: int, *, config, modules: di
         for step in bar:
             metrics = update(step)
             history.log(step, **metrics)
+            if writer is not None:
+                for k, v in metrics.items():
+                    writer.add_scalar(k, v, step)
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(metrics.items())[:4]})
             if ckpt is not None and (step + 1) % save_every == 0:
                 save(step + 1)
@@ -186,4 +211,6 @@ def train_loop(update: Callable[[int], dict], total: int, *, config, modules: di
         bar.close()
     if ckpt is not None:
         save(step)
+    if writer is not None:
+        writer.close()
     return history

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -506,6 +506,9 @@ print(f"{cfg.seed_episodes} seed episodes in {t1 - t0:.0f} s; {cfg.collect_inter
 # writes `runs/planet_quick/` (checkpoint, replay on disk, log) and resumes when run again. The
 # cell below loads that run if it exists for this profile and configuration, and otherwise
 # trains here (with a progress bar; the stop button interrupts cleanly and a rerun resumes).
+# Every run also writes TensorBoard event files beside its log: `%load_ext tensorboard` and then
+# `%tensorboard --logdir runs` in a cell (JupyterLab or Colab) show its losses, returns and
+# evaluation returns live while it trains.
 
 # %%
 run_dir = paths.runs_dir(f"planet_{ctx.profile}")  # ./runs, or the checkout's runs/

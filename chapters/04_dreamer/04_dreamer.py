@@ -379,7 +379,10 @@ viz.show_source(dreamer.DreamerAgent.update)
 #
 # The cell below loads that run if it has finished for this profile and configuration, and
 # otherwise trains here (a progress bar per episode; the stop button interrupts cleanly, and
-# running the cell again resumes from the last checkpoint).
+# running the cell again resumes from the last checkpoint). To watch the losses, returns,
+# evaluation returns and imagination gap while it trains, run `%load_ext tensorboard` and
+# `%tensorboard --logdir runs` in a cell (JupyterLab or Colab): every run writes TensorBoard
+# event files beside its log.
 
 # %%
 run_dir = paths.runs_dir(f"dreamer_state_{ctx.profile}")
@@ -541,8 +544,9 @@ plt.show()
 #     --record ch04_ablation_categorical+balance_seed1_quick --threads 1
 # ```
 #
-# and `scripts/ch04_ablation.sh` runs the first four cells' twelve. The plot and table are made
-# from their `results/` files:
+# and `python -m wmlib sweep ch04_ablation` runs all fifteen (as Ray tasks, one CPU each, on a
+# laptop or a cluster; a killed sweep resumes). The plot and table are made from their
+# `results/` files:
 
 # %%
 ablation_profile = ctx.profile if results.load(f"ch04_ablation_*_{ctx.profile}") else "quick"
@@ -552,7 +556,7 @@ for e in entries:
     name = e["name"].removeprefix("ch04_ablation_").rsplit("_seed", 1)[0]
     by_variant.setdefault(name, []).append(np.array(e["values"]["train_curve"]))
 if not by_variant:
-    print("no ablation results yet: run scripts/ch04_ablation.sh")
+    print("no ablation results yet: run python -m wmlib sweep ch04_ablation")
 else:
     print(f"results of profile {ablation_profile}: "
           f"{ {k: len(v) for k, v in by_variant.items()} } seeds")

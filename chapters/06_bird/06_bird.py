@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -105,11 +105,12 @@ viz.show_source(dreamer.Dreamer.imagination_gap)
 # proprioceptive state at action repeat 8), the same Dreamer with BIRD's FIFO replay
 # ("Dreamer+FIFO", `bird.dreamer_fifo`), Soft-BIRD and BIRD, seeds 0, 1 and 2, 60 episodes
 # after 5 random seed episodes each (65k environment steps, 7-9 minutes per run on one CPU
-# core). Headless, all twelve are one script, which records `results/ch06_<agent>_seed<N>_quick.json`
-# with the learning curve, the gap at every evaluation and a final 10-episode evaluation:
+# core). Headless, all twelve are one sweep (Ray tasks, one CPU each), which records
+# `results/ch06_<agent>_seed<N>_quick.json` with the learning curve, the gap at every evaluation
+# and a final 10-episode evaluation:
 #
 # ```bash
-# bash scripts/ch06_compare.sh quick 60 2     # profile, episodes, parallel jobs
+# python -m wmlib sweep ch06_compare --num-cpus 2     # --profiles, --episodes, --seeds change it
 # # one of them: python -m wmlib train bird --variant soft-bird --state --seed 1 \
 # #   --profile quick --episodes 60 --run-dir runs/ch06/soft-bird_seed1_quick \
 # #   --record ch06_soft-bird_seed1_quick --final-episodes 10 --threads 1

@@ -47,7 +47,7 @@ import torch
 from wmlib.agents.dreamer import CONFIGS as DREAMER_CONFIGS
 from wmlib.agents.dreamer import STATE_CONFIGS as DREAMER_STATE_CONFIGS
 from wmlib.agents.dreamer import Dreamer, DreamerAgent, DreamerConfig
-from wmlib.agents.planet import train_agent
+from wmlib.loop import train_agent
 from wmlib.models.rssm import State
 
 

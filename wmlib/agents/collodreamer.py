@@ -33,7 +33,8 @@ from wmlib import devices
 from wmlib.agents.dreamer import CONFIGS as DREAMER_CONFIGS
 from wmlib.agents.dreamer import STATE_CONFIGS as DREAMER_STATE_CONFIGS
 from wmlib.agents.dreamer import Dreamer, DreamerConfig, step
-from wmlib.agents.planet import PlaNet, PlaNetAgent, train_agent
+from wmlib.agents.planet import PlaNet
+from wmlib.loop import OnlineAgent, train_agent
 from wmlib.models.actor_critic import ValueNet
 from wmlib.models.rssm import State
 from wmlib.objectives import lambda_return
@@ -252,7 +253,7 @@ class ColloDreamerPolicy:
         return action
 
 
-class ColloDreamerAgent(PlaNetAgent):
+class ColloDreamerAgent(OnlineAgent):
     """Wan and Chen's Algorithm 1 on the book's loop: seed episodes, then rounds of C world
     model updates (Dreamer's ELBO; the value too with the first method; eq. 11 when on) and
     one episode planned by collocation (the value trained inside the planner with the second

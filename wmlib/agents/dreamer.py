@@ -17,8 +17,8 @@ networks trained in imagination (Dreamer's Algorithm 1, lines 6-13):
 * three optimisers, each updating only its own networks (model 6e-4, actor and value 8e-5,
   gradients clipped at norm 100).
 
-`DreamerAgent` runs it: it is `wmlib.agents.planet.PlaNetAgent` (replay, checkpoints, resume,
-evaluation, Algorithm 1's schedule) with Dreamer's networks, update and policy.
+`DreamerAgent` runs it: the book's loop, `wmlib.loop.OnlineAgent` (replay, checkpoints, resume,
+evaluation, Algorithm 1's schedule), with Dreamer's networks, update and policy.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ import torch
 from torch import nn
 
 from wmlib import devices
-from wmlib.agents.planet import PlaNet, PlaNetAgent, PlaNetConfig, train_agent
+from wmlib.agents.planet import PlaNet, PlaNetConfig
+from wmlib.loop import OnlineAgent, train_agent
 from wmlib.models.actor_critic import ValueNet, make_actor
 from wmlib.models.rssm import State
 from wmlib.nets import mlp
@@ -341,9 +342,9 @@ class DreamerPolicy:
         return action[0].cpu().numpy().astype(np.float32)
 
 
-class DreamerAgent(PlaNetAgent):
-    """Dreamer's Algorithm 1 on PlaNet's loop: replay on disk, checkpoints and resume,
-    S seed episodes, then rounds of C updates and one collected episode."""
+class DreamerAgent(OnlineAgent):
+    """Dreamer's Algorithm 1 on the book's loop (`wmlib.loop`): replay on disk, checkpoints and
+    resume, S seed episodes, then rounds of C updates and one collected episode."""
 
     NAME = "Dreamer"
     MODEL = Dreamer  # the networks `build` makes (BIRD's subclass adds its terms)
@@ -354,7 +355,7 @@ class DreamerAgent(PlaNetAgent):
     def build(self, action_size: int, obs_shape: tuple[int, ...] | None = None) -> None:
         cfg = self.cfg
         self.dreamer = self.MODEL(cfg, action_size, obs_shape).to(self.device)
-        self.model = self.dreamer.world  # what PlaNetAgent's loop calls the world model
+        self.model = self.dreamer.world  # what the loop calls the world model
         adam = lambda module, lr: torch.optim.Adam(module.parameters(), lr=lr,  # noqa: E731
                                                    eps=cfg.adam_eps)
         self.optim = adam(nn.ModuleList(self.dreamer.world_modules()), cfg.lr)

@@ -120,15 +120,18 @@ def test_the_agent_trains_checkpoints_and_resumes(smoke_run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("version", ["dreamer", "dreamerv2", "bird", "soft-bird"])
+@pytest.mark.parametrize("version", ["dreamer", "dreamerv2", "dreamerv3", "bird", "soft-bird"])
 def test_dreamer_learns_in_imagination_to_push_the_square_right(version):
     """The learning test: on the moving-square task (reward = how far right the square is), a
     world model fitted to random data and an actor trained only in its imagination push
     right from a filtered belief; the untrained actor does not. DreamerV2: categorical
     latents, KL balancing, the target critic, entropy and half REINFORCE. BIRD (chapter 6):
-    confidence-weighted returns and the entropy on real states; Soft-BIRD: soft rewards."""
+    confidence-weighted returns and the entropy on real states; Soft-BIRD: soft rewards.
+    DreamerV3 (chapter 7): every option of `dreamer.dreamerv3` (symlog, two-hot, return
+    normalisation, free bits, unimix, the EMA critic, LayerNorm and SiLU)."""
     from wmlib.agents.bird import BIRD, bird_config, soft_bird
-    from wmlib.agents.dreamer import dreamerv2
+    from wmlib.agents.dreamer import dreamerv2, dreamerv3
+    from wmlib.dreamerv3 import ema_update
 
     torch.manual_seed(0)
     cfg = dataclasses.replace(SMOKE, depth=8, stoch_size=8, deter_size=32, hidden_size=32,
@@ -137,6 +140,8 @@ def test_dreamer_learns_in_imagination_to_push_the_square_right(version):
     if version == "dreamerv2":
         cfg = dreamerv2(cfg, stoch_size=8, classes=8, lr=3e-3, slow_target_every=10,
                         actor_grad_mix=0.5)
+    if version == "dreamerv3":
+        cfg = dreamerv3(cfg, stoch_size=8, classes=8)
     if version in ("bird", "soft-bird"):
         cfg = bird_config(cfg, entropy_samples=8)
         cfg = soft_bird(cfg) if version == "soft-bird" else cfg
@@ -162,6 +167,8 @@ def test_dreamer_learns_in_imagination_to_push_the_square_right(version):
             step(opts["value"], d.value_loss(imagined, lam, weights), d.value, cfg.grad_clip)
             if cfg.slow_target_every and i % cfg.slow_target_every == 0:
                 d.update_target()
+            if d.value_ema is not None:
+                ema_update(d.value_ema, d.value, cfg.critic_ema)
     after = first_actions()
     assert after.mean() > 0.5, after.flatten()
     assert before.mean() < 0.3, before.flatten()

@@ -131,8 +131,11 @@ def cmd_train(args) -> int:
             print("--obs-norm standardises state observations: add --state", file=sys.stderr)
             return 2
         overrides["obs_norm"] = True
+    if args.preset and args.agent != "dreamer":
+        print("--preset is Dreamer's (dreamerv2, dreamerv3)", file=sys.stderr)
+        return 2
     if args.agent == "dreamer":
-        overrides.update(state=args.state, ablation=args.ablation)
+        overrides.update(state=args.state, ablation=args.ablation, preset=args.preset)
     elif args.agent == "collodreamer":
         if args.ablation:
             print("--ablation is Dreamer's; ColloDreamer takes --variant", file=sys.stderr)
@@ -307,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
                             "categorical+trunc"],
                    help="dreamer: latents, KL balancing and actor (chapter 4's ablation, "
                         "wmlib.agents.dreamer.VARIANTS)")
+    s.add_argument("--preset", default=None, choices=["dreamerv2", "dreamerv3"],
+                   help="dreamer: DreamerV2's or DreamerV3's settings on the profile's sizes "
+                        "(wmlib.agents.dreamer.PRESETS; chapters 4 and 7)")
     s.add_argument("--variant", default=None,
                    choices=["default", "no-bootstrap", "execution", "augmented", "bird",
                             "soft-bird", "dreamer-fifo"],

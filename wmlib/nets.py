@@ -18,12 +18,14 @@ ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
 
 def mlp(in_dim: int, out_dim: int, hidden: int = 200, layers: int = 2,
-        act: str = "elu") -> nn.Sequential:
-    """A plain multi-layer perceptron: `layers` hidden layers of width `hidden`."""
+        act: str = "elu", norm: bool = False) -> nn.Sequential:
+    """A plain multi-layer perceptron: `layers` hidden layers of width `hidden`; with ``norm``
+    each hidden layer is Linear, LayerNorm, activation (DreamerV3's, with ``act="silu"``)."""
     mods: list[nn.Module] = []
     d = in_dim
     for _ in range(layers):
-        mods += [nn.Linear(d, hidden), ACTIVATIONS[act]()]
+        mods += [nn.Linear(d, hidden), *([nn.LayerNorm(hidden)] if norm else []),
+                 ACTIVATIONS[act]()]
         d = hidden
     mods.append(nn.Linear(d, out_dim))
     return nn.Sequential(*mods)

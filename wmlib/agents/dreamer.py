@@ -35,6 +35,7 @@ from torch import nn
 
 from wmlib import devices
 from wmlib.agents.planet import PlaNet, PlaNetConfig
+from wmlib.dreamerv3 import BINS, ReturnNorm, TwoHotHead, critic_ema_regulariser, ema_update
 from wmlib.loop import OnlineAgent, train_agent
 from wmlib.models.actor_critic import ValueNet, make_actor
 from wmlib.models.rssm import State
@@ -75,10 +76,15 @@ class DreamerConfig(PlaNetConfig):
     slow_target_every: int = 0          # copy the critic into a target critic every N updates
     pred_discount: bool = False         # DreamerV2's discount predictor (for tasks that end)
     discount_scale: float = 1.0         # weight of its loss in the world model's
+    # DreamerV3's behaviour options (see `dreamerv3`; the world model's are PlaNetConfig's).
+    return_norm: bool = False           # divide returns by max(1, EMA of their 5-95% range)
+    critic_ema: float = 0.0             # > 0: an EMA copy of the critic with this decay ...
+    critic_reg: float = 1.0             # ... whose predictions regularise the critic (twohot)
 
 
 # Checkpoints saved before an option existed load when it holds the old behaviour's value.
-DreamerConfig.LEGACY = {**PlaNetConfig.LEGACY, "actor_dist": "tanh_normal"}
+DreamerConfig.LEGACY = {**PlaNetConfig.LEGACY, "actor_dist": "tanh_normal",
+                        "return_norm": False, "critic_ema": 0.0, "critic_reg": 1.0}
 
 CONFIGS = {
     "smoke": DreamerConfig(depth=4, stoch_size=4, deter_size=16, hidden_size=16, units=16,
@@ -128,6 +134,29 @@ def dreamerv2(cfg: DreamerConfig, **overrides) -> DreamerConfig:
               lr=3e-4, adam_eps=1e-5, actor_entropy=1e-4, slow_target_every=100,
               actor_grad_mix=0.0, actor_dist="trunc_normal")
     return dataclasses.replace(cfg, **(v2 | overrides))
+
+
+def dreamerv3(cfg: DreamerConfig, **overrides) -> DreamerConfig:
+    """DreamerV3's fixed settings (Hafner et al. 2023, arXiv:2301.04104, its hyperparameter
+    table; `wmlib.dreamerv3`) on top of ``cfg``'s sizes, budget and learning rates: 32 x 32
+    categorical latents with 1% unimix, the KL split 0.5 dynamics / 0.1 representation with one
+    free nat per step, symlog observations (from the state), two-hot rewards and values,
+    returns normalised by their 5th-95th percentile range, the critic regularised towards its
+    EMA (decay 0.98), LayerNorm and SiLU, entropy 3e-4, gamma 0.997, lambda 0.95, the reward
+    loss at weight 1. The actor is trained by dynamics backpropagation, as in the released
+    code's setting for continuous actions (``actor_grad_cont: backprop``), with DreamerV2's
+    truncated normal (chapter 4's fix) in place of DreamerV3's bounded normal. The model's
+    sizes and learning rates stay the profile's: the paper's are for a replay ratio of 512 and
+    millions of updates, not a laptop's few thousand."""
+    v3 = dict(stoch_size=32, classes=32, unimix=0.01, kl_dyn=0.5, kl_rep=0.1, free_nats=1.0,
+              kl_clamp="step", kl_alpha=0.5, symlog_obs=not cfg.pixels, twohot=True,
+              return_norm=True, critic_ema=0.98, critic_reg=1.0, norm=True, act="silu",
+              actor_entropy=3e-4, actor_dist="trunc_normal", actor_grad_mix=0.0,
+              slow_target_every=0, discount=0.997, lambda_=0.95, reward_scale=1.0)
+    return dataclasses.replace(cfg, **(v3 | overrides))
+
+
+PRESETS = {"dreamerv2": dreamerv2, "dreamerv3": dreamerv3}
 
 
 def variant(cfg: DreamerConfig, latents: str = "gaussian", balance: bool = False,
@@ -182,10 +211,21 @@ class Dreamer(nn.Module):
             if cfg.pred_discount else None
         self.actor = make_actor(cfg.actor_dist, feature_size, action_size, cfg.units,
                                 cfg.action_init_std)
-        self.value = ValueNet(feature_size, cfg.units)
+        if cfg.twohot:  # DreamerV3: a two-hot critic over symlog bins, its last layer at zero
+            self.value = TwoHotHead(mlp(feature_size, BINS, cfg.units, 3, cfg.act, cfg.norm),
+                                    keepdim=False)
+        else:
+            self.value = ValueNet(feature_size, cfg.units)
         # DreamerV2's slowly updated target critic: the lambda-returns bootstrap from it.
         self.target_value = copy.deepcopy(self.value).requires_grad_(False) \
             if cfg.slow_target_every else None
+        # DreamerV3's EMA critic (regularises the critic) and return scale.
+        if cfg.critic_ema and not cfg.twohot:
+            raise ValueError("critic_ema regularises a two-hot critic (DreamerV3): set "
+                             "twohot=True, or critic_ema=0.")
+        self.value_ema = copy.deepcopy(self.value).requires_grad_(False) \
+            if cfg.critic_ema else None
+        self.return_norm = ReturnNorm() if cfg.return_norm else None
 
     def world_modules(self) -> list[nn.Module]:
         """What the world model's optimiser trains: PlaNet's networks and the discount head."""
@@ -288,7 +328,9 @@ class Dreamer(nn.Module):
         with frozen(*self.world_modules(), self.value):
             imagined, actions = self.imagine(posteriors)
             lam, _, weights = self.returns(imagined)
-        objective = (1 - cfg.actor_grad_mix) * lam
+        # DreamerV3: returns and advantages divided by max(1, S), S the EMA percentile range
+        scale = self.return_norm.update(lam) if self.return_norm is not None else 1.0
+        objective = (1 - cfg.actor_grad_mix) * lam / scale
         if cfg.actor_grad_mix or cfg.actor_entropy:
             start = posteriors.detach().flatten()
             chosen_in = State.stack([start] + [imagined[k] for k in range(len(lam) - 1)])
@@ -297,7 +339,7 @@ class Dreamer(nn.Module):
             if cfg.actor_grad_mix:
                 with torch.no_grad():
                     baseline = (self.target_value or self.value)(features)
-                advantage = (lam - baseline).detach()
+                advantage = ((lam - baseline) / scale).detach()
                 taken = actions[:-1].detach().clamp(-1 + 1e-6, 1 - 1e-6)  # finite atanh
                 objective = objective + cfg.actor_grad_mix * policy.log_prob(taken) * advantage
             if cfg.actor_entropy:
@@ -307,9 +349,20 @@ class Dreamer(nn.Module):
     def value_loss(self, imagined: State, lam: torch.Tensor,
                    weights: torch.Tensor) -> torch.Tensor:
         """Eq. 8: ``mean_tau gamma^tau 1/2 (v_psi(s_tau) - sg(V_lambda(s_tau)))^2`` on the
-        imagined states (detached: the value loss trains the value network only)."""
-        values = self.value(imagined.features().detach()[:-1])
-        return (weights * 0.5 * (values - lam.detach()) ** 2).mean()
+        imagined states (detached: the value loss trains the value network only). With
+        ``twohot``, DreamerV3's ``-log p_psi(sg(V_lambda) | s_tau)``, plus with ``critic_ema``
+        the regulariser ``-critic_reg log p_psi(v_ema(s_tau) | s_tau)``."""
+        features = imagined.features().detach()[:-1]
+        if not self.cfg.twohot:
+            values = self.value(features)
+            return (weights * 0.5 * (values - lam.detach()) ** 2).mean()
+        dist = self.value.dist(features)
+        nll = -dist.log_prob(lam.detach())
+        if self.value_ema is not None:
+            with torch.no_grad():
+                ema = self.value_ema(features)
+            nll = nll + self.cfg.critic_reg * critic_ema_regulariser(dist, ema)
+        return (weights * nll).mean()
 
 
 class DreamerPolicy:
@@ -396,6 +449,8 @@ class DreamerAgent(OnlineAgent):
         self.updates += 1
         if cfg.slow_target_every and self.updates % cfg.slow_target_every == 0:
             d.update_target()
+        if d.value_ema is not None:
+            ema_update(d.value_ema, d.value, cfg.critic_ema)
         metrics.update(actor_loss=actor_loss.detach(), value_loss=value_loss.detach(),
                        imagined_return=lam[0].mean().detach())
         return scalars(metrics)
@@ -413,11 +468,16 @@ def step(optim: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module,
 def train(profile: str | None = None, run_dir: str | Path | None = None, seed: int = 0,
           env_id: str | None = None, episodes: int | None = None, progress: bool = True,
           device=None, state: bool = False, ablation: str | None = None,
-          **overrides) -> DreamerAgent:
+          preset: str | None = None, **overrides) -> DreamerAgent:
     """Train Dreamer headless in a profile (``python -m wmlib train dreamer``): from pixels,
     or from the proprioceptive state with ``state=True``; ``ablation`` names a cell of
-    `VARIANTS` (latents and KL balancing)."""
+    `VARIANTS` (latents and KL balancing), ``preset`` one of `PRESETS` (``dreamerv2``,
+    ``dreamerv3``) applied to the profile's configuration."""
     table = configs(state)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ValueError(f"Unknown preset {preset!r}; choose one of {list(PRESETS)}.")
+        table = {k: PRESETS[preset](v) for k, v in table.items()}
     if ablation is not None:
         if ablation not in VARIANTS:
             raise ValueError(f"Unknown ablation {ablation!r}; choose one of {list(VARIANTS)}.")
@@ -426,5 +486,6 @@ def train(profile: str | None = None, run_dir: str | Path | None = None, seed: i
                        progress, device, **overrides)
 
 
-__all__ = ["CONFIGS", "STATE_CONFIGS", "VARIANTS", "Dreamer", "DreamerAgent", "DreamerConfig",
-           "DreamerPolicy", "configs", "dreamerv2", "train", "variant"]
+__all__ = ["CONFIGS", "PRESETS", "STATE_CONFIGS", "VARIANTS", "Dreamer", "DreamerAgent",
+           "DreamerConfig", "DreamerPolicy", "configs", "dreamerv2", "dreamerv3", "train",
+           "variant"]

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from wmlib import devices
+from wmlib.dreamerv3 import BINS, TwoHotHead, kl_free_bits, symexp, symlog
 from wmlib.loop import OnlineAgent, curve, final_evaluation, record_run, run_log, train_agent
 from wmlib.models.rssm import LatentDynamics, State
 from wmlib.nets import OBS_SHAPE, ConvDecoder, ConvEncoder, mlp
@@ -71,6 +72,14 @@ class PlaNetConfig:
     kl_alpha: float = 0.5               # DreamerV2's KL balancing (0.8); 0.5 is the plain KL
     reward_scale: float = 10.0          # weight of the reward loss (PlaNet's code: 10)
     obs_norm: bool = False              # states: standardise each dimension (`PlaNet.prepare`)
+    # DreamerV3's world-model options (`wmlib.dreamerv3`; all off: PlaNet's and Dreamer's).
+    symlog_obs: bool = False            # states: encode and reconstruct symlog(o)
+    twohot: bool = False                # the reward head: a two-hot softmax over symlog bins
+    kl_dyn: float = 0.0                 # > 0: DreamerV3's KL, kl_dyn * max(free_nats, KL dyn)
+    kl_rep: float = 0.0                 #   + kl_rep * max(free_nats, KL rep), clipped per step
+    unimix: float = 0.0                 # categorical latents mixed with this much uniform
+    norm: bool = False                  # LayerNorm in the MLPs and the RSSM's hidden layers
+    act: str = "elu"                    # the MLPs' and the RSSM's activation (DreamerV3: silu)
     overshooting: int = 0               # distance D of overshooting (0 or 1: off)
     overshooting_beta: float = 1.0      # weight of the mean d-step KL, d = 2..D (see loss)
     overshooting_reward: float = 0.0    # weight of the mean d-step reward loss, d = 1..D
@@ -109,7 +118,9 @@ class PlaNetConfig:
 # Options added after the first recorded runs, with the values those runs had implicitly:
 # a checkpoint saved before an option existed still loads when the option holds this value.
 PlaNetConfig.LEGACY = {"pixels": True, "classes": 0, "kl_clamp": "step", "kl_alpha": 0.5,
-                       "decoder_matmul": False, "compile": False, "obs_norm": False}
+                       "decoder_matmul": False, "compile": False, "obs_norm": False,
+                       "symlog_obs": False, "twohot": False, "kl_dyn": 0.0, "kl_rep": 0.0,
+                       "unimix": 0.0, "norm": False, "act": "elu"}
 
 # The speed options at PlaNet's size (benchmarks/bench_ch03.py, 2-core CPUs: update 2.4-2.6x
 # and CEM 2.5x faster than the plain float32 path with AVX-512 BF16, 3.3-3.7x and 2.6-2.7x with
@@ -190,17 +201,24 @@ class PlaNet(nn.Module):
             embed_dim = self.encoder.embed_dim
         else:  # proprioceptive state: an MLP encoder of the state and an MLP decoder
             embed_dim = cfg.hidden_size
-            self.encoder = mlp(self.obs_shape[0], embed_dim, cfg.hidden_size, 2)
+            self.encoder = mlp(self.obs_shape[0], embed_dim, cfg.hidden_size, 2, cfg.act,
+                               cfg.norm)
         self.dynamics = LatentDynamics(action_size, embed_dim, cfg.kind,
                                        cfg.stoch_size, cfg.deter_size, cfg.hidden_size,
-                                       cfg.min_std, classes=cfg.classes)
+                                       cfg.min_std, act=cfg.act, classes=cfg.classes,
+                                       unimix=cfg.unimix, norm=cfg.norm)
         if cfg.pixels:
             self.decoder = ConvDecoder(self.dynamics.feature_size, cfg.depth,
                                        channels_last=cfg.channels_last,
                                        first_matmul=cfg.decoder_matmul)
         else:
-            self.decoder = mlp(self.dynamics.feature_size, self.obs_shape[0], cfg.hidden_size, 2)
-        self.reward = mlp(self.dynamics.feature_size, 1, cfg.hidden_size, 2)
+            self.decoder = mlp(self.dynamics.feature_size, self.obs_shape[0], cfg.hidden_size, 2,
+                               cfg.act, cfg.norm)
+        if cfg.twohot:  # DreamerV3: a softmax over 255 symlog bins, its last layer at zero
+            self.reward = TwoHotHead(mlp(self.dynamics.feature_size, BINS, cfg.hidden_size, 2,
+                                         cfg.act, cfg.norm))
+        else:
+            self.reward = mlp(self.dynamics.feature_size, 1, cfg.hidden_size, 2)
         if cfg.pixels and cfg.channels_last:
             self.encoder.to(memory_format=torch.channels_last)
             self.decoder.to(memory_format=torch.channels_last)
@@ -245,7 +263,15 @@ class PlaNet(nn.Module):
             return self.decoder(features).float()
 
     def predict_reward(self, features: torch.Tensor) -> torch.Tensor:
+        """The reward head's mean ``[...]`` (the two-hot mean with ``cfg.twohot``)."""
         return self.reward(features).squeeze(-1)
+
+    def reward_loss(self, features: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+        """``-log p(r_t | s_t)``: unit-variance Gaussian, or DreamerV3's two-hot cross-entropy
+        of ``symlog(r_t)`` with ``cfg.twohot``; averaged over ``[T, B]``."""
+        if self.cfg.twohot:
+            return -self.reward.dist(features).log_prob(rewards).mean()
+        return reward_loss(self.predict_reward(features), rewards)
 
     def preprocess(self, obs, noise: bool = True) -> torch.Tensor:
         """uint8 pixels (any leading dims) -> floats in [-0.5, 0.5] with 5-bit quantisation;
@@ -255,17 +281,20 @@ class PlaNet(nn.Module):
         if not self.cfg.pixels:
             x = devices.to_device(obs, self._device(), torch.float32)
             _check_obs(x, self.obs_shape)
-            return (x - self.obs_loc) / self.obs_scale if self.cfg.obs_norm else x
+            x = (x - self.obs_loc) / self.obs_scale if self.cfg.obs_norm else x
+            return symlog(x) if self.cfg.symlog_obs else x
         x = devices.to_device(obs, self._device())  # uint8 over the bus, converted on the device
         _check_obs(x)
         return preprocess(x, bits=self.cfg.bits, noise=noise and self.cfg.bits < 8)
 
     def postprocess(self, x: torch.Tensor) -> torch.Tensor:
         """A state in the model's space (`preprocess`'s output, `decode`'s) -> the
-        environment's units (the identity without ``cfg.obs_norm``, and for pixels)."""
-        if self.cfg.pixels or not self.cfg.obs_norm:
+        environment's units (the identity without ``cfg.obs_norm`` and ``cfg.symlog_obs``,
+        and for pixels)."""
+        if self.cfg.pixels:
             return x
-        return x * self.obs_scale + self.obs_loc
+        x = symexp(x) if self.cfg.symlog_obs else x
+        return x * self.obs_scale + self.obs_loc if self.cfg.obs_norm else x
 
     @torch.no_grad()
     def set_obs_stats(self, obs) -> None:
@@ -313,6 +342,8 @@ class PlaNet(nn.Module):
           ``reward_scale``. The paper writes the reward term with weight 1; PlaNet's released
           code (``configs.py``) weights it by 10: one scalar against 12,288 pixel terms is
           otherwise learned very slowly.
+        * With ``kl_dyn > 0``, DreamerV3's KL in place of the above (`wmlib.dreamerv3.
+          kl_free_bits`); with ``twohot``, DreamerV3's two-hot reward loss (`reward_loss`).
         * With ``overshooting = D >= 2`` and ``overshooting_reward > 0``, *reward overshooting*:
           the reward loss of the d-step open-loop priors for d = 1..D, averaged, times
           ``overshooting_reward``. It trains exactly what CEM sums, the reward along an
@@ -338,14 +369,16 @@ class PlaNet(nn.Module):
         posteriors, priors = self.dynamics.observe(self.embed(obs), actions)
         features = posteriors.features()
         recon = self._reconstruction_loss(self.decode(features), obs)
-        rew = reward_loss(self.predict_reward(features), rewards)
+        rew = self.reward_loss(features, rewards)
         metrics = {}
         total = recon + cfg.reward_scale * rew
         # The open-loop priors d = 1..D, rolled once and shared by the overshooting terms.
         over_priors = (list(overshooting_priors(self.dynamics, posteriors, actions, D))
                        if D >= 2 else None)
         if self.dynamics.stoch_size:
-            if cfg.kl_clamp == "step" and cfg.kl_alpha == 0.5:
+            if cfg.kl_dyn:  # DreamerV3: dynamics and representation terms, free bits per step
+                kl = kl_free_bits(posteriors, priors, cfg.kl_dyn, cfg.kl_rep, cfg.free_nats)
+            elif cfg.kl_clamp == "step" and cfg.kl_alpha == 0.5:
                 kl = kl_loss(posteriors, priors, cfg.free_nats)
             else:  # Dreamer's clamp of the mean KL, with DreamerV2's balance where alpha != 0.5
                 kl = kl_balance(posteriors, priors, cfg.kl_alpha, cfg.free_nats)

@@ -141,6 +141,9 @@ class LatentDynamics(nn.Module):
         classes: 0 for Gaussian latents; C > 0 for DreamerV2's categorical latents, where
             ``stoch_size`` counts the variables V (DreamerV2: 32 of 32 classes), sampled as
             one-hot vectors with straight-through gradients (``kind="rssm"`` only).
+        unimix: DreamerV3's mix of each categorical with ``unimix`` uniform (0.01;
+            `wmlib.dreamerv3.unimix`); 0 leaves the logits as they are.
+        norm: LayerNorm in the hidden layers (DreamerV3).
     """
 
     def __init__(
@@ -154,6 +157,8 @@ class LatentDynamics(nn.Module):
         min_std: float = 0.1,
         act: str = "elu",
         classes: int = 0,
+        unimix: float = 0.0,
+        norm: bool = False,
     ):
         super().__init__()
         if kind not in KINDS:
@@ -162,6 +167,7 @@ class LatentDynamics(nn.Module):
             raise ValueError(f"categorical latents (classes={classes}) are DreamerV2's RSSM: "
                              f"use kind='rssm', not {kind!r}")
         self.kind, self.classes, self.variables = kind, classes, stoch_size
+        self.unimix = unimix
         self.action_size = action_size
         self.embed_size = embed_size
         stats = stoch_size * classes if classes else 2 * stoch_size  # logits, or mean and std
@@ -179,12 +185,14 @@ class LatentDynamics(nn.Module):
             return
         # h_t = f(h_{t-1}, s_{t-1}, a_{t-1}); the RNN also feeds o_t (zeros when imagining).
         cell_in = self.stoch_size + action_size + (embed_size if kind == "rnn" else 0)
-        self.cell_in = nn.Sequential(nn.Linear(cell_in, hidden_size), ACTIVATIONS[act]())
+        self.cell_in = nn.Sequential(nn.Linear(cell_in, hidden_size),
+                                     *([nn.LayerNorm(hidden_size)] if norm else []),
+                                     ACTIVATIONS[act]())
         self.cell = nn.GRUCell(hidden_size, deter_size)
         if kind == "rssm":
             # p(s_t | h_t) and q(s_t | h_t, o_t).
-            self.prior_net = mlp(deter_size, stats, hidden_size, 1, act)
-            self.post_net = mlp(deter_size + embed_size, stats, hidden_size, 1, act)
+            self.prior_net = mlp(deter_size, stats, hidden_size, 1, act, norm)
+            self.post_net = mlp(deter_size + embed_size, stats, hidden_size, 1, act, norm)
 
     def initial(self, batch_size: int) -> State:
         """The fixed initial state ``s_0`` (zeros; std one, or uniform logits), on the device
@@ -297,6 +305,9 @@ class LatentDynamics(nn.Module):
         with a reparameterized (Gaussian) or straight-through (categorical) sample."""
         if self.classes:
             logits = stats.unflatten(-1, (self.variables, self.classes))
+            if self.unimix:  # DreamerV3: 1% uniform in every categorical
+                from wmlib.dreamerv3 import unimix
+                logits = unimix(logits, self.unimix)
             sample = OneHotCategoricalStraightThrough(logits=logits).rsample()
             return State(logits, stats.new_zeros(*stats.shape[:-1], 0), sample.flatten(-2), deter)
         mean, std = self._gaussian(stats)

@@ -4,8 +4,8 @@ Commands:
   info                     versions, device, profile, rendering backend and a test frame
   mpc                      chapter 1: evaluate CEM / random shooting with the true simulator
   build CHAPTER...         execute chapter notebooks in a profile into build/
-  train AGENT              chapter 3 (planet), 4 (dreamer), 5 (collodreamer) or 6 (bird)
-                           headless (checkpoints, resume)
+  train AGENT              chapter 3 (planet), 4 (dreamer), 5 (collodreamer), 6 (bird) or
+                           TD-MPC (tdmpc, from the state) headless (checkpoints, resume)
   variants                 chapter 3: RNN, SSM, RSSM and latent overshooting on the same data
   compare-planners         chapter 5: every planner on chapter 4's world model
   world-models             chapter 2: the World Models pipeline on CarRacing (resumes)
@@ -116,12 +116,15 @@ def cmd_train(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     from wmlib import loop
-    from wmlib.agents import bird, collodreamer, dreamer, planet
+    from wmlib.agents import bird, collodreamer, dreamer, planet, tdmpc
     from wmlib.paths import show
 
     train = {"planet": planet.train, "dreamer": dreamer.train,
-             "collodreamer": collodreamer.train, "bird": bird.train}[args.agent]
+             "collodreamer": collodreamer.train, "bird": bird.train,
+             "tdmpc": tdmpc.train}[args.agent]
     overrides = {"kind": args.kind} if args.kind else {}
+    if args.action_repeat is not None:
+        overrides["action_repeat"] = args.action_repeat
     if args.eval_every is not None:
         overrides["eval_every"] = args.eval_every
     if args.eval_episodes is not None:
@@ -149,6 +152,11 @@ def cmd_train(args) -> int:
                   file=sys.stderr)
             return 2
         overrides.update(state=args.state, variant=args.variant or "bird")
+    elif args.agent == "tdmpc":  # always from the state (--state is accepted, and implied)
+        if args.kind or args.ablation or args.obs_norm:
+            print("tdmpc learns from the state with TOLD: --kind, --ablation and --obs-norm "
+                  "are not its options", file=sys.stderr)
+            return 2
     elif args.state or args.ablation:
         print("--state and --ablation are Dreamer's options (chapter 4)", file=sys.stderr)
         return 2
@@ -286,9 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(fn=cmd_build)
     s = add("train", help="train an agent headless (chapter 3: planet, chapter 4: dreamer, "
             "chapter 5: collodreamer, chapter 6: bird)")
-    s.add_argument("agent", choices=["planet", "dreamer", "collodreamer", "bird"])
+    s.add_argument("agent", choices=["planet", "dreamer", "collodreamer", "bird", "tdmpc"])
     s.add_argument("--env", default=None, help="environment id (default: the config's)")
     s.add_argument("--profile", default=None, help="smoke, quick, gpu or full (default: auto)")
+    s.add_argument("--action-repeat", type=int, default=None,
+                   help="repeat each action this many times (default: the profile's)")
     s.add_argument("--run-dir", default=None,
                    help="checkpoint, replay and log (default: runs/<agent>)")
     s.add_argument("--seed", type=int, default=0)

@@ -32,6 +32,7 @@ CHAPTERS = {
     "ch04": "Chapter 4: Dreamer",
     "ch05": "Chapter 5: LatCo and ColloDreamer (planning by collocation)",
     "ch06": "Chapter 6: BIRD",
+    "ch07": "Chapter 7: DreamerV3 and TD-MPC",
 }
 OTHER = "Other records"
 

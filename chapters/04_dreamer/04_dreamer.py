@@ -436,24 +436,24 @@ plt.show()
 # mode, no noise) over 10 fresh episodes, and the random policy on the same 10 seeds.
 
 # %%
+from wmlib import loop
+
 n_final = 1 if ctx.profile == "smoke" else 10
 
 
 def final_evaluation(agent, kind):
     """The final actor's mode and random actions on the same 10 seeds, printed and recorded
     in ``results/ch04_dreamer_<kind>_final_<profile>.json`` (not in the smoke profile)."""
-    env_, wall = agent.env, agent.history.last("wall_s", 0.0)
-    final = agent.evaluate(n_final, seed=900_000)
-    rand = [run_episode(env_, random_policy(env_, seed=900_000 + i), seed=900_000 + i,
-                        max_steps=agent.cfg.max_steps)[1]["return"] for i in range(n_final)]
+    wall = agent.history.last("wall_s", 0.0)
+    evaluation = loop.final_evaluation(agent, n_final, seed=900_000)  # the book's headline
+    final, rand = evaluation["final_returns"], evaluation["random_returns"]
     print(f"Dreamer ({kind}, {ctx.profile}), final actor after {wall / 60:.0f} min, "
           f"{n_final} episodes: {np.mean(final):.1f} +- {np.std(final):.1f}  "
           f"{np.round(final, 1).tolist()}")
     print(f"random policy, same seeds: {np.mean(rand):.1f} +- {np.std(rand):.1f}")
     if ctx.profile != "smoke":
         results.record(f"ch04_dreamer_{kind}_final_{ctx.profile}",
-                       {"final_returns": [round(r, 1) for r in final],
-                        "random_returns": [round(r, 1) for r in rand],
+                       {"final_returns": final, "random_returns": rand,
                         "env_steps": int(agent.history.last("env_steps", 0)),
                         "training_wall_s": wall},
                        profile=ctx.profile, seed=0, wall_time_s=wall, log=planet.run_log(agent),
@@ -664,6 +664,46 @@ if (pixel_dir / "checkpoint.pt").exists():
     final_evaluation(pixel_agent, "pixels")
 else:
     print(f"no pixel run in {paths.show(pixel_dir)}: run the command above to evaluate it here")
+
+# %% [markdown]
+# ### Three seeds beside chapter 3's PlaNet
+#
+# Seeds 1 and 2 were trained by the same command with `--seed N --final-episodes 10` (their
+# records hold the final actor's 10 episodes and random actions on the same seeds); PlaNet's
+# three quick runs are chapter 3's. Each row is one seed; the last column is the final policy
+# over the 10 evaluation seeds 900000-900009.
+
+# %%
+def pixel_rows(profile):
+    """(agent, seed, env steps, training minutes, s per update, final returns, random
+    returns) for each recorded pixel run of Dreamer (this chapter) and PlaNet (chapter 3)."""
+    rows = []
+    finals0 = {e["seed"]: e for e in results.load(f"ch04_dreamer_pixels_final_{profile}")}
+    for e in results.load(f"ch04_dreamer_pixels_{profile}") + \
+            results.load(f"ch04_dreamer_pixels_seed*_{profile}"):
+        v = e["values"]
+        final = v if "final_returns" in v else finals0.get(e["seed"], {}).get("values")
+        if final is not None:
+            rows.append(("Dreamer", e["seed"], v["env_steps"], e["wall_time_s"] / 60,
+                         v["mean_update_s"], final["final_returns"], final["random_returns"]))
+    for e in results.load(f"ch03_planet_{profile}") + results.load(f"ch03_planet_{profile}_seed*"):
+        v = e["values"]
+        rows.append(("PlaNet", e["seed"], v["env_steps"], e["wall_time_s"] / 60,
+                     v["mean_update_s"], v["final_returns"], v["random_returns"]))
+    return sorted(rows, key=lambda r: (r[0], r[1]))
+
+
+rows = pixel_rows(ablation_profile)
+print(f"{'agent':8} {'seed':>4} {'env steps':>9} {'minutes':>7} {'s/update':>8} "
+      f"{'final, 10 episodes':>19} {'random':>7}")
+for agent_, seed_, steps_, minutes_, upd, final_, rand_ in rows:
+    print(f"{agent_:8} {seed_:>4} {steps_:>9} {minutes_:>7.0f} {upd or float('nan'):>8.2f} "
+          f"{np.mean(final_):>11.1f} ± {np.std(final_):5.1f} {np.mean(rand_):>7.1f}")
+for agent_ in ("Dreamer", "PlaNet"):
+    means = [np.mean(r[5]) for r in rows if r[0] == agent_]
+    if means:
+        print(f"{agent_}: {np.mean(means):.1f} ± {np.std(means):.1f} over {len(means)} seeds "
+              f"(mean ± std of the seeds' 10-episode means)")
 
 # %% [markdown]
 # **What the committed pixel run shows.** Seed 0, one thread on the same CPU (alongside the

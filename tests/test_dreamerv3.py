@@ -112,3 +112,18 @@ def test_ema_update_and_the_critic_regulariser():
     logits = torch.zeros(3, v3.BINS)
     reg = v3.critic_ema_regulariser(v3.TwoHot(logits), torch.tensor([0.0, 1.0, -5.0]))
     assert torch.allclose(reg, torch.full((3,), math.log(v3.BINS)), atol=1e-4)
+
+
+def test_the_dreamerv3_preset_puts_layernorm_and_silu_in_every_network():
+    """DreamerV3 normalises every MLP (encoder, decoder, heads, RSSM, actor and critic)."""
+    from wmlib.agents import dreamer
+
+    cfg = dreamer.dreamerv3(dreamer.STATE_CONFIGS["smoke"])
+    d = dreamer.Dreamer(cfg, action_size=1, obs_shape=(5,))
+    for name in ("actor", "value"):
+        kinds = {type(m).__name__ for m in getattr(d, name).modules()}
+        assert {"LayerNorm", "SiLU"} <= kinds and "ELU" not in kinds, (name, kinds)
+    for part in (d.world.encoder, d.world.decoder, d.world.reward, d.world.dynamics):
+        assert any(isinstance(m, torch.nn.LayerNorm) for m in part.modules()), part
+    plain = dreamer.Dreamer(dreamer.STATE_CONFIGS["smoke"], action_size=1, obs_shape=(5,))
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in plain.modules())

@@ -210,7 +210,7 @@ class Dreamer(nn.Module):
         self.discount_head = mlp(feature_size, 1, cfg.hidden_size, 2) \
             if cfg.pred_discount else None
         self.actor = make_actor(cfg.actor_dist, feature_size, action_size, cfg.units,
-                                cfg.action_init_std)
+                                cfg.action_init_std, cfg.act, cfg.norm)
         if cfg.twohot:  # DreamerV3: a two-hot critic over symlog bins, its last layer at zero
             self.value = TwoHotHead(mlp(feature_size, BINS, cfg.units, 3, cfg.act, cfg.norm),
                                     keepdim=False)

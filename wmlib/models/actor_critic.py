@@ -33,9 +33,10 @@ class TanhNormalActor(nn.Module):
     """
 
     def __init__(self, feature_size: int, action_size: int, hidden: int = 400, layers: int = 4,
-                 init_std: float = 5.0, mean_scale: float = 5.0, min_std: float = 1e-4):
+                 init_std: float = 5.0, mean_scale: float = 5.0, min_std: float = 1e-4,
+                 act: str = "elu", norm: bool = False):
         super().__init__()
-        self.net = mlp(feature_size, 2 * action_size, hidden, layers, act="elu")
+        self.net = mlp(feature_size, 2 * action_size, hidden, layers, act=act, norm=norm)
         self.mean_scale, self.min_std = mean_scale, min_std
         self.raw_init_std = math.log(math.exp(init_std) - 1)  # softplus^-1(init_std)
 
@@ -63,9 +64,10 @@ class TruncNormalActor(nn.Module):
     Gaussian's vanishes once its mean saturates; the std cannot fall below ``min_std``."""
 
     def __init__(self, feature_size: int, action_size: int, hidden: int = 400, layers: int = 4,
-                 init_std: float = 0.0, min_std: float = 0.1):
+                 init_std: float = 0.0, min_std: float = 0.1, act: str = "elu",
+                 norm: bool = False):
         super().__init__()
-        self.net = mlp(feature_size, 2 * action_size, hidden, layers, act="elu")
+        self.net = mlp(feature_size, 2 * action_size, hidden, layers, act=act, norm=norm)
         self.init_std, self.min_std = init_std, min_std
 
     def forward(self, features: torch.Tensor) -> Independent:
@@ -85,14 +87,16 @@ ACTORS = {"tanh_normal": TanhNormalActor, "trunc_normal": TruncNormalActor}
 
 
 def make_actor(dist: str, feature_size: int, action_size: int, hidden: int,
-               init_std: float) -> nn.Module:
+               init_std: float, act: str = "elu", norm: bool = False) -> nn.Module:
     """The actor named ``dist`` (`ACTORS`): ``tanh_normal`` (Dreamer) with initial std
-    ``init_std``, or ``trunc_normal`` (DreamerV2, its own std parametrisation)."""
+    ``init_std``, or ``trunc_normal`` (DreamerV2, its own std parametrisation); ``act`` and
+    ``norm`` its MLP's activation and LayerNorm (DreamerV3: silu, LayerNorm)."""
     if dist not in ACTORS:
         raise ValueError(f"Unknown actor distribution {dist!r}; choose one of {sorted(ACTORS)}.")
     if dist == "tanh_normal":
-        return TanhNormalActor(feature_size, action_size, hidden, init_std=init_std)
-    return TruncNormalActor(feature_size, action_size, hidden)
+        return TanhNormalActor(feature_size, action_size, hidden, init_std=init_std, act=act,
+                               norm=norm)
+    return TruncNormalActor(feature_size, action_size, hidden, act=act, norm=norm)
 
 
 def action_std(dist: Independent) -> torch.Tensor:

@@ -404,7 +404,41 @@ assert torch.allclose((my_twohot(y_, v3.bins()) * v3.bins()).sum(-1), y_, atol=1
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# **Exercise 2 (think).** Return normalisation divides by $\max(1, S)$, not by $S$. What would
+# **Exercise 2 (return scale).** Write `my_return_scale(returns, previous, decay=0.99)`: the
+# new moving average `decay * previous + (1 - decay) * (P95 - P5)` of the 5th-to-95th
+# percentile range of the batch `returns` (any shape; `torch.quantile` on the flattened
+# values), and the scale `max(1, new average)` to divide returns by. Return both as floats.
+# The tests check cases worked out by hand, then compare with `v3.ReturnNorm` over a few
+# batches.
+
+# %% tags=["solution"]
+def my_return_scale(returns, previous, decay=0.99):
+    ### BEGIN SOLUTION
+    flat = returns.detach().float().flatten()
+    spread = (torch.quantile(flat, 0.95) - torch.quantile(flat, 0.05)).item()
+    average = decay * previous + (1 - decay) * spread
+    return average, max(1.0, average)
+    ### END SOLUTION
+
+
+# %% tags=["tests", "points-2"]
+# By hand: the returns 0, 1, ..., 100 have P5 = 5 and P95 = 95, a range of 90. From an average
+# of 0 with decay 0.5: 0.5 * 0 + 0.5 * 90 = 45, scale 45. From 0 with decay 0.99: 0.9, below
+# the floor, scale 1.
+r_ = torch.arange(101.0)
+assert np.allclose(my_return_scale(r_, 0.0, decay=0.5), (45.0, 45.0)), my_return_scale(r_, 0.0, 0.5)
+assert np.allclose(my_return_scale(r_, 0.0), (0.9, 1.0)), my_return_scale(r_, 0.0)
+### BEGIN HIDDEN TESTS
+norm_, avg_ = v3.ReturnNorm(), 0.0
+for k_ in range(5):
+    batch_ = torch.randn(15, 16, generator=torch.Generator().manual_seed(k_)) * 300
+    avg_, scale_ = my_return_scale(batch_, avg_)
+    assert abs(scale_ - norm_.update(batch_).item()) < 1e-3 * max(1.0, scale_)
+assert my_return_scale(torch.zeros(10), 0.0) == (0.0, 1.0)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Exercise 3 (think).** Return normalisation divides by $\max(1, S)$, not by $S$. What would
 # dividing by $S$ itself do on a sparse task early in training, when almost every imagined
 # return is 0 and a few are 1? And why does the floor leave the entropy term's weight
 # meaningful across tasks?

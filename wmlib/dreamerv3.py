@@ -25,12 +25,14 @@ LayerNorm and SiLU in every MLP are `wmlib.nets.mlp`'s ``norm=True, act="silu"``
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from wmlib.models.rssm import State
-from wmlib.objectives import kl
+if TYPE_CHECKING:  # no import at run time: the RSSM imports `unimix` from here
+    from wmlib.models.rssm import State
 
 BINS = 255             # the paper's number of bins
 LOW, HIGH = -20.0, 20.0  # the bins' range in symlog space (symexp(20) ~ 5e8)
@@ -116,6 +118,8 @@ def kl_free_bits(post: State, prior: State, dyn: float = 0.5, rep: float = 0.1,
     trains the prior towards the representation; the smaller representation term keeps the
     representation predictable; the free nat per step stops both once the KL is small, so
     that the model spends its capacity on the predictions instead."""
+    from wmlib.objectives import kl  # the book's one KL (objectives imports the RSSM)
+
     dyn_term = kl(post.detach(), prior).clamp(min=free).mean()
     rep_term = kl(post, prior.detach()).clamp(min=free).mean()
     return dyn * dyn_term + rep * rep_term

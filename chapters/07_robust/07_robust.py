@@ -436,7 +436,7 @@ assert np.allclose(my_return_scale(r_, 0.0), (0.9, 1.0)), my_return_scale(r_, 0.
 ### BEGIN HIDDEN TESTS
 norm_, avg_ = v3.ReturnNorm(), 0.0
 for k_ in range(5):
-    batch_ = torch.randn(15, 16, generator=torch.Generator().manual_seed(k_)) * 300
+    batch_ = torch.randn(15, 16, generator=torch.Generator("cpu").manual_seed(k_)) * 300
     avg_, scale_ = my_return_scale(batch_, avg_)
     assert abs(scale_ - norm_.update(batch_).item()) < 1e-3 * max(1.0, scale_)
 assert my_return_scale(torch.zeros(10), 0.0) == (0.0, 1.0)

@@ -39,6 +39,7 @@ from torch import nn
 from torch.distributions import Independent, Normal, OneHotCategoricalStraightThrough
 from torch.nn import functional as F
 
+from wmlib.dreamerv3 import unimix
 from wmlib.nets import ACTIVATIONS, mlp
 
 KINDS = ("rnn", "ssm", "rssm")
@@ -306,7 +307,6 @@ class LatentDynamics(nn.Module):
         if self.classes:
             logits = stats.unflatten(-1, (self.variables, self.classes))
             if self.unimix:  # DreamerV3: 1% uniform in every categorical
-                from wmlib.dreamerv3 import unimix
                 logits = unimix(logits, self.unimix)
             sample = OneHotCategoricalStraightThrough(logits=logits).rsample()
             return State(logits, stats.new_zeros(*stats.shape[:-1], 0), sample.flatten(-2), deter)
